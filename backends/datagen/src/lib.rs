@@ -1,0 +1,2 @@
+//! Deterministic synthetic source.
+#![forbid(unsafe_code)]

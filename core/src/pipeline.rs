@@ -1,0 +1,239 @@
+//! The one export loop: schema first, then a checked, accounted stream from source to sink.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arrow::datatypes::{Schema, SchemaRef};
+use arrow::record_batch::RecordBatch;
+use futures::StreamExt;
+use serde::Serialize;
+
+use crate::options::closest;
+use crate::progress::ProgressEvent;
+use crate::{
+    Context, Error, ErrorKind, ExportSource, RecordBatchStreamAdapter, Result, Scan,
+    SendableRecordBatchStream, Sink, SourceCapabilities, WriteSummary,
+};
+
+/// What an export did.
+#[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
+pub struct Summary {
+    pub rows: u64,
+    pub batches: u64,
+    /// Bytes the sink wrote.
+    pub bytes: u64,
+    pub elapsed: Duration,
+    pub write: WriteSummary,
+}
+
+/// Projects `schema` onto `columns` (in that order), rejecting unknown or repeated names.
+pub fn project_schema(schema: &Schema, columns: Option<&[String]>) -> Result<SchemaRef> {
+    let Some(columns) = columns else { return Ok(Arc::new(schema.clone())) };
+    Ok(Arc::new(schema.project(&column_indices(schema, columns)?)?))
+}
+
+fn column_indices(schema: &Schema, columns: &[String]) -> Result<Vec<usize>> {
+    if columns.is_empty() {
+        return Err(Error::config("--columns is empty: name at least one column"));
+    }
+    let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+    let mut out = Vec::with_capacity(columns.len());
+    for c in columns {
+        let idx = schema.index_of(c).map_err(|_| {
+            let hint = closest(c, names.iter().copied())
+                .map(|s| format!("did you mean `{s}`? "))
+                .unwrap_or_default();
+            Error::config(format!(
+                "unknown column `{c}`; {hint}the source has: {}",
+                names.join(", ")
+            ))
+        })?;
+        if out.contains(&idx) {
+            return Err(Error::config(format!("column `{c}` is named twice")));
+        }
+        out.push(idx);
+    }
+    Ok(out)
+}
+
+/// Exports `scan` of `source` into `sink`.
+///
+/// The schema is resolved and checked against the sink before the source is opened (opening
+/// may cost money). Every batch is checked against the announced schema; projection and limit
+/// are applied here when the source did not push them down; and when the source promised a
+/// row count (through [`crate::SourceReport::promise_rows`]), delivering a different number is
+/// a [`ErrorKind::DataIntegrity`] error raised before the sink commits. Cancelling the context
+/// drops the sink and the source mid-flight, which removes partial output.
+pub async fn export(
+    source: &dyn ExportSource,
+    sink: &dyn Sink,
+    scan: &Scan,
+    cx: &Context,
+) -> Result<Summary> {
+    let started = Instant::now();
+    cx.emit(ProgressEvent::phase("schema"));
+    let full = source.schema(cx).await?;
+    let schema = project_schema(&full, scan.columns.as_deref())?;
+    sink.check_schema(&schema)?;
+    cx.check_cancelled()?;
+
+    cx.emit(ProgressEvent::phase("export"));
+    let stream = source.open(scan, cx).await?;
+    let counter = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let checked = checked_stream(stream, &full, schema, source.capabilities(), scan, cx, counter.clone())?;
+
+    let write = tokio::select! {
+        biased;
+        _ = cx.cancellation().cancelled() => return Err(Error::cancelled()),
+        w = sink.write_all(checked, cx) => w?,
+    };
+    let summary = Summary {
+        rows: write.rows,
+        batches: counter.load(std::sync::atomic::Ordering::Relaxed),
+        bytes: write.bytes,
+        elapsed: started.elapsed(),
+        write,
+    };
+    cx.emit(ProgressEvent::Finished {
+        rows: summary.rows,
+        bytes: summary.bytes,
+        elapsed_ms: summary.elapsed.as_millis() as u64,
+    });
+    Ok(summary)
+}
+
+struct Checker {
+    input: SendableRecordBatchStream,
+    schema: SchemaRef,
+    /// Column indices to project when the source did not.
+    projection: Option<Vec<usize>>,
+    limit: Option<u64>,
+    /// Rows the source delivered, before our limit.
+    source_rows: u64,
+    /// Rows passed on.
+    rows: u64,
+    batches: Arc<std::sync::atomic::AtomicU64>,
+    cx: Context,
+    done: bool,
+}
+
+fn checked_stream(
+    input: SendableRecordBatchStream,
+    full: &Schema,
+    schema: SchemaRef,
+    caps: SourceCapabilities,
+    scan: &Scan,
+    cx: &Context,
+    batches: Arc<std::sync::atomic::AtomicU64>,
+) -> Result<SendableRecordBatchStream> {
+    let projection = match (&scan.columns, caps.projection) {
+        (Some(cols), false) => Some(column_indices(full, cols)?),
+        _ => None,
+    };
+    let state = Checker {
+        input,
+        schema: schema.clone(),
+        projection,
+        limit: scan.limit,
+        source_rows: 0,
+        rows: 0,
+        batches,
+        cx: cx.clone(),
+        done: scan.limit == Some(0),
+    };
+    let stream = futures::stream::unfold(state, |mut st| async move {
+        while !st.done {
+            let item = match st.input.next().await {
+                Some(item) => item,
+                None => {
+                    st.done = true;
+                    return st.check_promise().err().map(|e| (Err(e), st));
+                }
+            };
+            match item.and_then(|b| st.accept(b)) {
+                Ok(Some(batch)) => return Some((Ok(batch), st)),
+                Ok(None) => continue,
+                Err(e) => {
+                    st.done = true;
+                    return Some((Err(e), st));
+                }
+            }
+        }
+        None
+    });
+    Ok(RecordBatchStreamAdapter::sendable(schema, stream))
+}
+
+impl Checker {
+    /// Projects, validates and truncates one batch; `None` for an empty batch.
+    fn accept(&mut self, batch: RecordBatch) -> Result<Option<RecordBatch>> {
+        self.source_rows += batch.num_rows() as u64;
+        let batch = match &self.projection {
+            Some(p) => batch.project(p)?,
+            None => batch,
+        };
+        let mut batch = conform(batch, &self.schema)?;
+        if let Some(limit) = self.limit {
+            let left = limit - self.rows;
+            if batch.num_rows() as u64 >= left {
+                batch = batch.slice(0, left as usize);
+                self.done = true;
+            }
+        }
+        if batch.num_rows() == 0 {
+            return Ok(None);
+        }
+        self.rows += batch.num_rows() as u64;
+        self.batches.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.cx.emit(ProgressEvent::Batch {
+            rows: batch.num_rows() as u64,
+            bytes: batch.get_array_memory_size() as u64,
+        });
+        Ok(Some(batch))
+    }
+
+    /// Called when the source ended on its own: its row count must match its promise.
+    fn check_promise(&self) -> Result<()> {
+        match self.cx.report().promised_rows() {
+            Some(promised) if promised != self.source_rows => Err(Error::new(
+                ErrorKind::DataIntegrity,
+                format!(
+                    "the source promised {promised} rows but delivered {}; nothing was committed",
+                    self.source_rows
+                ),
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Checks a batch against the announced schema (names, types, nullability) and rebinds it to
+/// that schema, so that field metadata differences do not leak to the sink.
+fn conform(batch: RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
+    let got = batch.schema();
+    if got.fields().len() != schema.fields().len() {
+        return Err(Error::schema(format!(
+            "a batch has {} columns but the schema announced {}",
+            got.fields().len(),
+            schema.fields().len()
+        )));
+    }
+    for (g, want) in got.fields().iter().zip(schema.fields()) {
+        if g.name() != want.name() || !g.data_type().equals_datatype(want.data_type()) {
+            return Err(Error::schema(format!(
+                "a batch column `{}: {}` does not match the announced `{}: {}`",
+                g.name(),
+                g.data_type(),
+                want.name(),
+                want.data_type()
+            )));
+        }
+    }
+    if Arc::ptr_eq(&got, schema) {
+        return Ok(batch);
+    }
+    RecordBatch::try_new(schema.clone(), batch.columns().to_vec()).map_err(|e| {
+        Error::schema(format!("a batch does not match the announced schema: {e}"))
+    })
+}

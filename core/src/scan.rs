@@ -1,0 +1,81 @@
+//! What the user asked to read: columns, row limit, batch size, parallelism.
+
+use serde::Serialize;
+
+/// A read request handed to [`crate::ExportSource::plan`] and [`crate::ExportSource::open`].
+///
+/// Sources push down what their [`crate::SourceCapabilities`] declare; the pipeline applies the
+/// rest, so a source may ignore fields it cannot honour.
+#[derive(Debug, Clone, Default, PartialEq)]
+#[non_exhaustive]
+pub struct Scan {
+    /// Columns to deliver, in this order; `None` for all.
+    pub columns: Option<Vec<String>>,
+    /// Stop after this many rows.
+    pub limit: Option<u64>,
+    /// Preferred rows per batch; `None` lets the source choose.
+    pub batch_size: Option<usize>,
+    /// Concurrent reads; `None` uses the context's budget.
+    pub parallelism: Option<usize>,
+}
+
+impl Scan {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn with_columns(mut self, columns: Option<Vec<String>>) -> Self {
+        self.columns = columns;
+        self
+    }
+
+    pub fn with_limit(mut self, limit: Option<u64>) -> Self {
+        self.limit = limit;
+        self
+    }
+
+    pub fn with_batch_size(mut self, batch_size: Option<usize>) -> Self {
+        self.batch_size = batch_size;
+        self
+    }
+
+    pub fn with_parallelism(mut self, parallelism: Option<usize>) -> Self {
+        self.parallelism = parallelism;
+        self
+    }
+
+    /// The parallelism to use: the scan's, else the context's budget.
+    pub fn parallelism_or(&self, cx: &crate::Context) -> usize {
+        self.parallelism.unwrap_or_else(|| cx.parallelism()).max(1)
+    }
+}
+
+/// A part of a source that can be read independently of the others.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct Split {
+    /// Position in the source's order; batches are delivered in split order.
+    pub index: usize,
+    /// A short human-readable description (`rows 0..1000000`, an object key, …).
+    pub description: String,
+    /// Rows in the split, when known before reading.
+    pub rows: Option<u64>,
+    /// Bytes in the split, when known before reading.
+    pub bytes: Option<u64>,
+}
+
+impl Split {
+    pub fn new(index: usize, description: impl Into<String>) -> Self {
+        Split { index, description: description.into(), rows: None, bytes: None }
+    }
+
+    pub fn with_rows(mut self, rows: u64) -> Self {
+        self.rows = Some(rows);
+        self
+    }
+
+    pub fn with_bytes(mut self, bytes: u64) -> Self {
+        self.bytes = Some(bytes);
+        self
+    }
+}

@@ -1,0 +1,212 @@
+//! Record batch streams, and the one way plugins run work in parallel.
+
+use std::fmt;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context as TaskContext, Poll};
+
+use arrow::datatypes::SchemaRef;
+use arrow::record_batch::RecordBatch;
+use futures::stream::{BoxStream, Stream, StreamExt};
+use futures::FutureExt;
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+
+use crate::{Error, ErrorKind, Result};
+
+/// A stream of record batches that all match [`RecordBatchStream::schema`].
+pub trait RecordBatchStream: Stream<Item = Result<RecordBatch>> {
+    fn schema(&self) -> SchemaRef;
+}
+
+/// The stream type sources return and sinks consume.
+pub type SendableRecordBatchStream = Pin<Box<dyn RecordBatchStream + Send>>;
+
+/// Pairs any stream of batches with its schema.
+pub struct RecordBatchStreamAdapter {
+    schema: SchemaRef,
+    inner: BoxStream<'static, Result<RecordBatch>>,
+}
+
+impl RecordBatchStreamAdapter {
+    pub fn new(
+        schema: SchemaRef,
+        stream: impl Stream<Item = Result<RecordBatch>> + Send + 'static,
+    ) -> Self {
+        RecordBatchStreamAdapter { schema, inner: stream.boxed() }
+    }
+
+    /// Boxes the adapter into the sendable stream type.
+    pub fn sendable(
+        schema: SchemaRef,
+        stream: impl Stream<Item = Result<RecordBatch>> + Send + 'static,
+    ) -> SendableRecordBatchStream {
+        Box::pin(Self::new(schema, stream))
+    }
+}
+
+impl fmt::Debug for RecordBatchStreamAdapter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RecordBatchStreamAdapter").field("schema", &self.schema).finish_non_exhaustive()
+    }
+}
+
+impl Stream for RecordBatchStreamAdapter {
+    type Item = Result<RecordBatch>;
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Option<Self::Item>> {
+        self.inner.poll_next_unpin(cx)
+    }
+}
+
+impl RecordBatchStream for RecordBatchStreamAdapter {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+}
+
+/// Runs one producer stream per part, at most `parallelism` at once, and yields their batches
+/// in part order. Each running producer may run ahead by `buffer` batches, so memory stays
+/// bounded by `parallelism × buffer` batches. Dropping the returned stream aborts every task
+/// (they live in a [`JoinSet`]). A producer that panics yields an error rather than ending its
+/// part early, so no rows go missing silently. After the first error the stream ends.
+pub fn ordered_parallel<P, F, S>(
+    parts: Vec<P>,
+    parallelism: usize,
+    buffer: usize,
+    produce: F,
+) -> BoxStream<'static, Result<RecordBatch>>
+where
+    P: Send + 'static,
+    F: Fn(P) -> S + Send + Sync + 'static,
+    S: Stream<Item = Result<RecordBatch>> + Send + 'static,
+{
+    struct State<P, F> {
+        pending: std::collections::VecDeque<P>,
+        running: std::collections::VecDeque<mpsc::Receiver<Result<RecordBatch>>>,
+        tasks: JoinSet<()>,
+        produce: Arc<F>,
+        parallelism: usize,
+        buffer: usize,
+        failed: bool,
+    }
+
+    let state = State {
+        pending: parts.into(),
+        running: Default::default(),
+        tasks: JoinSet::new(),
+        produce: Arc::new(produce),
+        parallelism: parallelism.max(1),
+        buffer: buffer.max(1),
+        failed: false,
+    };
+
+    futures::stream::unfold(state, |mut st| async move {
+        if st.failed {
+            return None;
+        }
+        loop {
+            while st.running.len() < st.parallelism {
+                let Some(part) = st.pending.pop_front() else { break };
+                let (tx, rx) = mpsc::channel(st.buffer);
+                let produce = st.produce.clone();
+                st.tasks.spawn(async move {
+                    let run = async {
+                        let mut stream = std::pin::pin!(produce(part));
+                        while let Some(item) = stream.next().await {
+                            let stop = item.is_err();
+                            if tx.send(item).await.is_err() || stop {
+                                return;
+                            }
+                        }
+                    };
+                    if std::panic::AssertUnwindSafe(run).catch_unwind().await.is_err() {
+                        let _ = tx
+                            .send(Err(Error::new(ErrorKind::Unexpected, "a producer task panicked")))
+                            .await;
+                    }
+                });
+                st.running.push_back(rx);
+            }
+            let front = st.running.front_mut()?;
+            match front.recv().await {
+                Some(item) => {
+                    st.failed = item.is_err();
+                    return Some((item, st));
+                }
+                None => {
+                    st.running.pop_front();
+                }
+            }
+        }
+    })
+    .boxed()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow::array::{Int64Array, RecordBatch};
+    use arrow::datatypes::{DataType, Field, Schema};
+
+    use super::*;
+
+    fn batch(v: i64) -> RecordBatch {
+        let schema = Arc::new(Schema::new(vec![Field::new("v", DataType::Int64, false)]));
+        RecordBatch::try_new(schema, vec![Arc::new(Int64Array::from(vec![v]))]).unwrap()
+    }
+
+    fn values(batches: Vec<Result<RecordBatch>>) -> Vec<i64> {
+        batches
+            .into_iter()
+            .map(|b| b.unwrap().column(0).as_any().downcast_ref::<Int64Array>().unwrap().value(0))
+            .collect()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn preserves_part_order() {
+        let parts: Vec<i64> = (0..10).collect();
+        let out = ordered_parallel(parts, 3, 2, |p| {
+            futures::stream::iter((0..5).map(move |i| Ok(batch(p * 10 + i))))
+        })
+        .collect::<Vec<_>>()
+        .await;
+        let expected: Vec<i64> = (0..10).flat_map(|p| (0..5).map(move |i| p * 10 + i)).collect();
+        assert_eq!(values(out), expected);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_panic_is_an_error_not_a_short_part() {
+        let out = ordered_parallel(vec![0, 1], 2, 1, |p| {
+            futures::stream::iter((0..3).map(move |i| {
+                assert!(!(p == 0 && i == 1), "boom");
+                Ok(batch(i))
+            }))
+        })
+        .collect::<Vec<_>>()
+        .await;
+        assert_eq!(out.len(), 2);
+        assert!(out[0].is_ok());
+        assert_eq!(out[1].as_ref().unwrap_err().kind(), ErrorKind::Unexpected);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn dropping_the_stream_aborts_the_producers() {
+        let (alive_tx, alive_rx) = tokio::sync::oneshot::channel::<()>();
+        let alive = Arc::new(std::sync::Mutex::new(Some(alive_tx)));
+        let mut s = ordered_parallel(vec![()], 1, 1, move |_| {
+            // The producer owns the sender: it is dropped only when the task is torn down.
+            let guard = alive.lock().unwrap().take();
+            futures::stream::iter(0..).map(move |i| {
+                let _keep = &guard;
+                Ok(batch(i))
+            })
+        });
+        s.next().await.unwrap().unwrap();
+        drop(s);
+        // Resolves (with Err) once the aborted task dropped its sender; a leaked task would
+        // hang here and the timeout turns that into a failure.
+        let closed = tokio::time::timeout(std::time::Duration::from_secs(30), alive_rx).await;
+        assert!(matches!(closed, Ok(Err(_))), "producer task still alive");
+    }
+}

@@ -1,0 +1,2 @@
+//! Sinks.
+#![forbid(unsafe_code)]

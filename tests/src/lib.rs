@@ -1,0 +1,2 @@
+//! Loopback emulators and conformance suites for arrowport plugins.
+#![forbid(unsafe_code)]
