@@ -1,1 +1,14 @@
-fn main() {}
+//! `arrowport`: compose one source and one sink into a streaming Arrow export.
+#![forbid(unsafe_code)]
+
+mod args;
+mod commands;
+mod plugins;
+mod progress;
+mod report;
+
+use clap::Parser;
+
+fn main() -> std::process::ExitCode {
+    report::exit_code(commands::run(args::Cli::parse()))
+}

@@ -63,6 +63,21 @@ struct RawEndpoint {
 const TOP_LEVEL_KEYS: &[&str] = &["source", "sink", "columns", "limit", "parallel", "format", "overwrite"];
 
 impl Job {
+    /// A job with just a source URL and a sink, as given on the command line.
+    pub fn from_parts(source: String, sink: String) -> Job {
+        Job {
+            source,
+            source_options: OptionMap::new(),
+            sink,
+            sink_options: OptionMap::new(),
+            columns: None,
+            limit: None,
+            parallel: None,
+            format: None,
+            overwrite: false,
+        }
+    }
+
     /// Reads and parses a job file; `.json` files are JSON, everything else TOML.
     pub fn load(path: &Path) -> Result<Job> {
         let text = std::fs::read_to_string(path).map_err(|e| {

@@ -1,0 +1,188 @@
+//! Command-line arguments.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+const EXAMPLES: &str = "\
+Examples:
+  arrowport demo
+  arrowport export 'datagen://?rows=1000000&profile=narrow' out.parquet
+  arrowport export 'datagen://?rows=100000' out/ -o max_rows_per_file=25000
+  arrowport export 'datagen://?profile=narrow' - | python -c 'import sys, pyarrow as pa; print(pa.ipc.open_stream(sys.stdin.buffer).read_all().num_rows)'
+  arrowport export --job job.toml
+  arrowport schema 'datagen://?profile=vectors'
+  arrowport list
+  arrowport describe parquet
+
+Exit codes: 0 success, 1 export failed, 2 usage or configuration error, 130 interrupted.";
+
+/// Export remote data services into files, pipes and tools as streaming Apache Arrow.
+#[derive(Debug, Parser)]
+#[command(name = "arrowport", version, term_width = 100, after_help = EXAMPLES)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+
+    /// How to show progress: a bar on a terminal, JSON lines on stderr, or nothing.
+    #[arg(long, global = true, value_enum, default_value_t = ProgressMode::Auto)]
+    pub progress: ProgressMode,
+
+    /// More detail on stderr (retries, warnings, timings).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
+    pub verbose: u8,
+
+    /// Only errors on stderr.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProgressMode {
+    /// A bar when stderr is a terminal, otherwise nothing.
+    Auto,
+    /// Always a bar.
+    Bar,
+    /// One JSON event per line on stderr.
+    Json,
+    /// No progress output.
+    None,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Export a source into a sink (a file, a directory ending in `/`, `-` for stdout).
+    #[command(after_help = "\
+Examples:
+  arrowport export 'datagen://?rows=1000000' out.parquet -o compression=snappy
+  arrowport export 'datagen://?rows=100000' parts/ -o max_rows_per_file=10000 -o partition_by=category
+  arrowport export 'datagen://' - --format ndjson --columns id,text --limit 10
+  arrowport export --job job.toml --overwrite
+
+The sink format follows the extension (.parquet .ndjson .jsonl .json .csv .arrow .arrows);
+stdout defaults to the Arrow IPC stream. `-o key=value` goes to whichever plugin takes `key`;
+prefix it as `source.key=value` or `sink.key=value` when both do.")]
+    Export(ExportArgs),
+    /// Print a source's schema.
+    Schema(SourceArgs),
+    /// Print the independent splits a source would read.
+    Plan(PlanArgs),
+    /// List the registered sources and sinks.
+    List,
+    /// Show a plugin's documentation and options.
+    Describe {
+        /// A source scheme (`datagen`) or sink format (`parquet`).
+        plugin: String,
+    },
+    /// Export synthetic data into ./demo-out/ in every format and print a summary.
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Source URL, e.g. `datagen://?rows=1000`.
+    #[arg(required_unless_present = "job")]
+    pub source: Option<String>,
+
+    /// Output: a file path, a directory ending in `/`, or `-` for stdout.
+    #[arg(required_unless_present = "job")]
+    pub sink: Option<String>,
+
+    /// A TOML or JSON job file describing the export (flags given here override it).
+    #[arg(long, conflicts_with_all = ["source", "sink"])]
+    pub job: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub options: OptionArgs,
+
+    #[command(flatten)]
+    pub scan: ScanArgs,
+
+    /// Output format, overriding the file extension.
+    #[arg(long)]
+    pub format: Option<String>,
+
+    /// Replace an existing output.
+    #[arg(long)]
+    pub overwrite: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct OptionArgs {
+    /// A plugin option `key=value` (repeatable).
+    #[arg(short = 'o', long = "option", value_name = "KEY=VALUE")]
+    pub options: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ScanArgs {
+    /// Columns to export, comma-separated, in output order.
+    #[arg(long, value_delimiter = ',')]
+    pub columns: Option<Vec<String>>,
+
+    /// Export at most this many rows.
+    #[arg(long, value_name = "ROWS", allow_hyphen_values = true, value_parser = parse_count)]
+    pub limit: Option<u64>,
+
+    /// Concurrent reads (default: the number of cores).
+    #[arg(long, value_name = "N", allow_hyphen_values = true, value_parser = parse_parallel)]
+    pub parallel: Option<usize>,
+}
+
+#[derive(Debug, Args)]
+pub struct SourceArgs {
+    /// Source URL, e.g. `datagen://?profile=all`.
+    pub source: String,
+
+    #[command(flatten)]
+    pub options: OptionArgs,
+
+    /// Print the schema as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// Source URL.
+    pub source: String,
+
+    #[command(flatten)]
+    pub options: OptionArgs,
+
+    #[command(flatten)]
+    pub scan: ScanArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Where to write the demo outputs.
+    #[arg(long, default_value = "demo-out")]
+    pub out: PathBuf,
+
+    /// Rows of synthetic data.
+    #[arg(long, default_value_t = 100_000, value_parser = parse_count)]
+    pub rows: u64,
+}
+
+fn parse_count(s: &str) -> Result<u64, String> {
+    s.trim().parse().map_err(|_| format!("expected a non-negative integer, got `{s}`"))
+}
+
+fn parse_parallel(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(0) => Err("must be at least 1".to_string()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("expected a positive integer, got `{s}`")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        super::Cli::command().debug_assert();
+    }
+}

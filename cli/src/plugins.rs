@@ -1,0 +1,18 @@
+//! The plugins this binary links. A crate that is not referenced is not linked, and its
+//! `inventory::submit!` would silently never run: one line per plugin, on purpose.
+
+use arrowport_datagen as _;
+use arrowport_sinks as _;
+
+#[cfg(test)]
+mod tests {
+    use arrowport_core::registry::{sink_plugins, source_plugins};
+
+    #[test]
+    fn registered_plugin_set() {
+        let sources: Vec<_> = source_plugins().iter().map(|p| p.name).collect();
+        assert_eq!(sources, ["datagen"]);
+        let sinks: Vec<_> = sink_plugins().iter().map(|p| p.name).collect();
+        assert_eq!(sinks, ["arrow", "arrows", "csv", "json", "ndjson", "parquet"]);
+    }
+}

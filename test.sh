@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Runs every arrowport test: Rust unit, plugin and CLI tests, then the interop tests in which
+# pyarrow, polars and duckdb (installed into ./.venv from PyPI) read what arrowport writes.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+cargo test --workspace --all-targets
+
+venv=.venv
+if [ ! -x "$venv/bin/python" ]; then
+  python3 -m venv "$venv"
+fi
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r tests/interop/requirements.txt
+
+ARROWPORT_BIN="$(pwd)/target/debug/arrowport" "$venv/bin/python" -m pytest -q tests/interop
