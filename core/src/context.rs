@@ -57,7 +57,11 @@ impl SourceReport {
 
     /// Records one fact about the snapshot being exported (task id, timestamps, counts, …).
     pub fn set_info(&self, key: impl Into<String>, value: impl Into<serde_json::Value>) {
-        self.inner.lock().unwrap().info.insert(key.into(), value.into());
+        self.inner
+            .lock()
+            .unwrap()
+            .info
+            .insert(key.into(), value.into());
     }
 
     /// Everything recorded with [`SourceReport::set_info`].
@@ -138,7 +142,9 @@ impl Context {
 
     /// Emits a warning event.
     pub fn warn(&self, message: impl Into<String>) {
-        self.emit(ProgressEvent::Warning { message: message.into() });
+        self.emit(ProgressEvent::Warning {
+            message: message.into(),
+        });
     }
 
     pub fn cancellation(&self) -> &CancellationToken {
@@ -151,7 +157,11 @@ impl Context {
 
     /// Fails with [`crate::ErrorKind::Cancelled`] once cancellation was requested.
     pub fn check_cancelled(&self) -> crate::Result<()> {
-        if self.is_cancelled() { Err(crate::Error::cancelled()) } else { Ok(()) }
+        if self.is_cancelled() {
+            Err(crate::Error::cancelled())
+        } else {
+            Ok(())
+        }
     }
 
     pub fn http(&self) -> &HttpSettings {

@@ -154,7 +154,10 @@ impl Error {
 
     /// The value of one context key, if present.
     pub fn context_value(&self, key: &str) -> Option<&str> {
-        self.context.iter().find(|(k, _)| *k == key).map(|(_, v)| v.as_str())
+        self.context
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -193,7 +196,9 @@ impl fmt::Debug for Error {
 
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.source.as_deref().map(|s| s as &(dyn std::error::Error + 'static))
+        self.source
+            .as_deref()
+            .map(|s| s as &(dyn std::error::Error + 'static))
     }
 }
 
@@ -204,7 +209,9 @@ impl From<arrow::error::ArrowError> for Error {
             // An arrowport error tunnelled through an arrow API keeps its kind.
             A::ExternalError(inner) => match inner.downcast::<Error>() {
                 Ok(ours) => *ours,
-                Err(other) => Error::new(ErrorKind::Unexpected, other.to_string()).with_source(other),
+                Err(other) => {
+                    Error::new(ErrorKind::Unexpected, other.to_string()).with_source(other)
+                }
             },
             A::IoError(message, io) => Error::io(message, io),
             e @ (A::SchemaError(_)

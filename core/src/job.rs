@@ -60,7 +60,15 @@ struct RawEndpoint {
     options: BTreeMap<String, Value>,
 }
 
-const TOP_LEVEL_KEYS: &[&str] = &["source", "sink", "columns", "limit", "parallel", "format", "overwrite"];
+const TOP_LEVEL_KEYS: &[&str] = &[
+    "source",
+    "sink",
+    "columns",
+    "limit",
+    "parallel",
+    "format",
+    "overwrite",
+];
 
 impl Job {
     /// A job with just a source URL and a sink, as given on the command line.
@@ -83,7 +91,9 @@ impl Job {
         let text = std::fs::read_to_string(path).map_err(|e| {
             Error::config(format!("cannot read job file `{}`: {e}", path.display())).with_source(e)
         })?;
-        let json = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("json"));
+        let json = path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("json"));
         Self::parse(&text, json)
             .map_err(|e| Error::config(format!("job file `{}`: {}", path.display(), e.message())))
     }
@@ -97,7 +107,9 @@ impl Job {
                 .map_err(|e| Error::config(format!("invalid TOML: {}", e.to_string().trim_end())))?
         };
         let Value::Object(top) = &tree else {
-            return Err(Error::config("a job file must be a table with [source] and [sink]"));
+            return Err(Error::config(
+                "a job file must be a table with [source] and [sink]",
+            ));
         };
         if let Some(unknown) = top.keys().find(|k| !TOP_LEVEL_KEYS.contains(&k.as_str())) {
             return Err(Error::config(format!(
@@ -133,7 +145,11 @@ fn to_options(section: &str, raw: BTreeMap<String, Value>) -> Result<OptionMap> 
     raw.into_iter()
         .map(|(k, v)| {
             let text = match &v {
-                Value::Array(items) => items.iter().map(scalar).collect::<Option<Vec<_>>>().map(|v| v.join(",")),
+                Value::Array(items) => items
+                    .iter()
+                    .map(scalar)
+                    .collect::<Option<Vec<_>>>()
+                    .map(|v| v.join(",")),
                 // Structured values (a VikingDB filter, say) are passed on as JSON text.
                 Value::Object(_) => Some(v.to_string()),
                 other => scalar(other),

@@ -76,10 +76,14 @@ impl OptionMap {
         let mut map = OptionMap::new();
         for (k, v) in url.query_pairs() {
             if k.is_empty() {
-                return Err(Error::config(format!("empty option name in the query of `{url}`")));
+                return Err(Error::config(format!(
+                    "empty option name in the query of `{url}`"
+                )));
             }
             if map.0.insert(k.to_string(), v.to_string()).is_some() {
-                return Err(Error::config(format!("option `{k}` is given twice in `{url}`")));
+                return Err(Error::config(format!(
+                    "option `{k}` is given twice in `{url}`"
+                )));
             }
         }
         Ok(map)
@@ -209,7 +213,10 @@ impl<'de, 'a: 'de> de::Deserializer<'de> for MapDeserializer<'a> {
     type Error = DeError;
 
     fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
-        visitor.visit_map(MapAccess { iter: self.map.iter(), value: None })
+        visitor.visit_map(MapAccess {
+            iter: self.map.iter(),
+            value: None,
+        })
     }
 
     fn deserialize_struct<V: Visitor<'de>>(
@@ -242,7 +249,10 @@ struct MapAccess<'a> {
 impl<'de, 'a: 'de> de::MapAccess<'de> for MapAccess<'a> {
     type Error = DeError;
 
-    fn next_key_seed<K: de::DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>, DeError> {
+    fn next_key_seed<K: de::DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, DeError> {
         match self.iter.next() {
             Some((k, v)) => {
                 self.value = Some((k, v));
@@ -252,7 +262,10 @@ impl<'de, 'a: 'de> de::MapAccess<'de> for MapAccess<'a> {
         }
     }
 
-    fn next_value_seed<V: de::DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, DeError> {
+    fn next_value_seed<V: de::DeserializeSeed<'de>>(
+        &mut self,
+        seed: V,
+    ) -> Result<V::Value, DeError> {
         let (key, value) = self.value.take().expect("value requested before key");
         seed.deserialize(ValueDeserializer { key, value })
             .map_err(|e| DeError(format!("option `{key}`: {e}")))
@@ -293,7 +306,10 @@ impl<'de, 'a: 'de> de::Deserializer<'de> for ValueDeserializer<'a> {
         match self.value.trim().to_ascii_lowercase().as_str() {
             "true" | "1" | "yes" | "on" => visitor.visit_bool(true),
             "false" | "0" | "no" | "off" => visitor.visit_bool(false),
-            _ => Err(DeError(format!("expected true or false, got `{}`", self.value))),
+            _ => Err(DeError(format!(
+                "expected true or false, got `{}`",
+                self.value
+            ))),
         }
     }
 
@@ -342,7 +358,10 @@ impl<'de, 'a: 'de> de::Deserializer<'de> for ValueDeserializer<'a> {
     ) -> Result<V::Value, DeError> {
         let v = self.value.trim();
         if !variants.contains(&v) {
-            return Err(DeError(format!("`{v}` is not one of {}", variants.join(", "))));
+            return Err(DeError(format!(
+                "`{v}` is not one of {}",
+                variants.join(", ")
+            )));
         }
         visitor.visit_enum(v.into_deserializer())
     }
@@ -391,7 +410,10 @@ mod tests {
     }
 
     fn map(pairs: &[(&str, &str)]) -> OptionMap {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -421,24 +443,42 @@ mod tests {
 
     #[test]
     fn unknown_key_suggests_the_closest() {
-        let err = map(&[("rows", "1"), ("sead", "1")]).deserialize::<Cfg>("datagen").unwrap_err();
+        let err = map(&[("rows", "1"), ("sead", "1")])
+            .deserialize::<Cfg>("datagen")
+            .unwrap_err();
         assert_eq!(err.kind(), crate::ErrorKind::Config);
-        assert_eq!(err.message(), "datagen: unknown option `sead`; did you mean `seed`?");
+        assert_eq!(
+            err.message(),
+            "datagen: unknown option `sead`; did you mean `seed`?"
+        );
     }
 
     #[test]
     fn bad_values_name_the_option() {
-        let err = map(&[("rows", "-5")]).deserialize::<Cfg>("datagen").unwrap_err();
-        assert_eq!(err.message(), "datagen: option `rows`: expected a non-negative integer, got `-5`");
-        let err = map(&[("rows", "1"), ("mode", "wide")]).deserialize::<Cfg>("d").unwrap_err();
-        assert_eq!(err.message(), "d: option `mode`: `wide` is not one of narrow, all_types");
+        let err = map(&[("rows", "-5")])
+            .deserialize::<Cfg>("datagen")
+            .unwrap_err();
+        assert_eq!(
+            err.message(),
+            "datagen: option `rows`: expected a non-negative integer, got `-5`"
+        );
+        let err = map(&[("rows", "1"), ("mode", "wide")])
+            .deserialize::<Cfg>("d")
+            .unwrap_err();
+        assert_eq!(
+            err.message(),
+            "d: option `mode`: `wide` is not one of narrow, all_types"
+        );
         let err = map(&[]).deserialize::<Cfg>("d").unwrap_err();
         assert_eq!(err.message(), "d: missing option `rows`");
     }
 
     #[test]
     fn option_names_lists_fields() {
-        assert_eq!(option_names::<Cfg>(), ["rows", "seed", "fast", "columns", "mode", "ratio"]);
+        assert_eq!(
+            option_names::<Cfg>(),
+            ["rows", "seed", "fast", "columns", "mode", "ratio"]
+        );
     }
 
     #[test]
@@ -458,9 +498,16 @@ mod tests {
 
     #[test]
     fn debug_redacts_secrets() {
-        let m = map(&[("secret_key", "s3cr3t"), ("access_key_env", "MY_AK"), ("session_token", "t")]);
+        let m = map(&[
+            ("secret_key", "s3cr3t"),
+            ("access_key_env", "MY_AK"),
+            ("session_token", "t"),
+        ]);
         let shown = format!("{m:?}");
-        assert!(!shown.contains("s3cr3t") && !shown.contains("\"t\""), "{shown}");
+        assert!(
+            !shown.contains("s3cr3t") && !shown.contains("\"t\""),
+            "{shown}"
+        );
         assert!(shown.contains("MY_AK"));
     }
 }

@@ -29,13 +29,17 @@ pub struct Summary {
 
 /// Projects `schema` onto `columns` (in that order), rejecting unknown or repeated names.
 pub fn project_schema(schema: &Schema, columns: Option<&[String]>) -> Result<SchemaRef> {
-    let Some(columns) = columns else { return Ok(Arc::new(schema.clone())) };
+    let Some(columns) = columns else {
+        return Ok(Arc::new(schema.clone()));
+    };
     Ok(Arc::new(schema.project(&column_indices(schema, columns)?)?))
 }
 
 fn column_indices(schema: &Schema, columns: &[String]) -> Result<Vec<usize>> {
     if columns.is_empty() {
-        return Err(Error::config("--columns is empty: name at least one column"));
+        return Err(Error::config(
+            "--columns is empty: name at least one column",
+        ));
     }
     let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
     let mut out = Vec::with_capacity(columns.len());
@@ -81,7 +85,15 @@ pub async fn export(
     cx.emit(ProgressEvent::phase("export"));
     let stream = source.open(scan, cx).await?;
     let counter = Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let checked = checked_stream(stream, &full, schema, source.capabilities(), scan, cx, counter.clone())?;
+    let checked = checked_stream(
+        stream,
+        &full,
+        schema,
+        source.capabilities(),
+        scan,
+        cx,
+        counter.clone(),
+    )?;
 
     let write = tokio::select! {
         biased;
@@ -185,7 +197,8 @@ impl Checker {
             return Ok(None);
         }
         self.rows += batch.num_rows() as u64;
-        self.batches.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.batches
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.cx.emit(ProgressEvent::Batch {
             rows: batch.num_rows() as u64,
             bytes: batch.get_array_memory_size() as u64,
@@ -233,7 +246,222 @@ fn conform(batch: RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
     if Arc::ptr_eq(&got, schema) {
         return Ok(batch);
     }
-    RecordBatch::try_new(schema.clone(), batch.columns().to_vec()).map_err(|e| {
-        Error::schema(format!("a batch does not match the announced schema: {e}"))
-    })
+    RecordBatch::try_new(schema.clone(), batch.columns().to_vec())
+        .map_err(|e| Error::schema(format!("a batch does not match the announced schema: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use arrow::array::{ArrayRef, Int32Array, Int64Array, StringArray};
+    use arrow::datatypes::{DataType, Field};
+    use async_trait::async_trait;
+
+    use super::*;
+    use crate::{Split, stream::RecordBatchStreamAdapter};
+
+    /// A source of `batches` fixed batches that pushes nothing down and may promise a count.
+    #[derive(Debug)]
+    struct Fixed {
+        schema: SchemaRef,
+        batches: Vec<RecordBatch>,
+        promise: Option<u64>,
+        opened: AtomicUsize,
+    }
+
+    fn schema() -> SchemaRef {
+        Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Int64, false),
+            Field::new("name", DataType::Utf8, true),
+        ]))
+    }
+
+    fn batch(ids: std::ops::Range<i64>) -> RecordBatch {
+        let names: Vec<String> = ids.clone().map(|i| format!("n{i}")).collect();
+        RecordBatch::try_new(
+            schema(),
+            vec![
+                Arc::new(Int64Array::from_iter_values(ids)) as ArrayRef,
+                Arc::new(StringArray::from(names)),
+            ],
+        )
+        .unwrap()
+    }
+
+    fn fixed(batches: Vec<RecordBatch>, promise: Option<u64>) -> Fixed {
+        Fixed {
+            schema: schema(),
+            batches,
+            promise,
+            opened: AtomicUsize::new(0),
+        }
+    }
+
+    #[async_trait]
+    impl ExportSource for Fixed {
+        async fn schema(&self, _: &Context) -> Result<SchemaRef> {
+            Ok(self.schema.clone())
+        }
+        async fn plan(&self, _: &Scan, _: &Context) -> Result<Vec<Split>> {
+            Ok(vec![Split::new(0, "all")])
+        }
+        async fn open(&self, _: &Scan, cx: &Context) -> Result<SendableRecordBatchStream> {
+            self.opened.fetch_add(1, Ordering::SeqCst);
+            if let Some(p) = self.promise {
+                cx.report().promise_rows(p);
+            }
+            let items: Vec<Result<RecordBatch>> = self.batches.iter().cloned().map(Ok).collect();
+            Ok(RecordBatchStreamAdapter::sendable(
+                self.schema.clone(),
+                futures::stream::iter(items),
+            ))
+        }
+        fn capabilities(&self) -> SourceCapabilities {
+            SourceCapabilities::default()
+        }
+    }
+
+    /// Collects what it is given; fails on the first error like a real sink would.
+    #[derive(Debug, Default)]
+    struct Collect {
+        got: Mutex<Vec<RecordBatch>>,
+        reject: bool,
+    }
+
+    #[async_trait]
+    impl Sink for Collect {
+        fn check_schema(&self, _: &Schema) -> Result<()> {
+            if self.reject {
+                Err(Error::schema("cannot carry it"))
+            } else {
+                Ok(())
+            }
+        }
+        async fn write_all(
+            &self,
+            mut input: SendableRecordBatchStream,
+            _: &Context,
+        ) -> Result<WriteSummary> {
+            let mut rows = 0;
+            while let Some(b) = input.next().await {
+                let b = b?;
+                assert_eq!(
+                    b.schema(),
+                    input.schema(),
+                    "every batch carries the announced schema"
+                );
+                rows += b.num_rows() as u64;
+                self.got.lock().unwrap().push(b);
+            }
+            Ok(WriteSummary::new(rows, 0, Vec::new(), false))
+        }
+    }
+
+    #[tokio::test]
+    async fn applies_projection_and_limit_the_source_did_not() {
+        let src = fixed(vec![batch(0..4), batch(4..8), batch(8..12)], Some(12));
+        let sink = Collect::default();
+        let scan = Scan::new()
+            .with_columns(Some(vec!["name".into()]))
+            .with_limit(Some(6));
+        let summary = export(&src, &sink, &scan, &Context::new()).await.unwrap();
+        assert_eq!(summary.rows, 6);
+        assert_eq!(summary.batches, 2);
+        let got = sink.got.lock().unwrap();
+        assert_eq!(got[0].schema().fields().len(), 1);
+        assert_eq!(got[1].num_rows(), 2);
+        let last = got[1]
+            .column(0)
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .unwrap();
+        assert_eq!(last.value(1), "n5");
+    }
+
+    #[tokio::test]
+    async fn a_broken_promise_is_a_data_integrity_error() {
+        let src = fixed(vec![batch(0..4), batch(4..8)], Some(9));
+        let err = export(&src, &Collect::default(), &Scan::new(), &Context::new())
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::DataIntegrity);
+        assert!(
+            err.message().contains("promised 9 rows but delivered 8"),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_batch_of_another_schema_is_rejected() {
+        let other = RecordBatch::try_new(
+            Arc::new(Schema::new(vec![
+                Field::new("id", DataType::Int32, false),
+                Field::new("name", DataType::Utf8, true),
+            ])),
+            vec![
+                Arc::new(Int32Array::from(vec![1])) as ArrayRef,
+                Arc::new(StringArray::from(vec!["a"])),
+            ],
+        )
+        .unwrap();
+        let src = fixed(vec![batch(0..2), other], None);
+        let err = export(&src, &Collect::default(), &Scan::new(), &Context::new())
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Schema);
+        assert!(err.message().contains("`id: Int32`"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn nulls_in_a_non_nullable_column_are_rejected() {
+        let bad = RecordBatch::try_new(
+            Arc::new(Schema::new(vec![
+                Field::new("id", DataType::Int64, true),
+                Field::new("name", DataType::Utf8, true),
+            ])),
+            vec![
+                Arc::new(Int64Array::from(vec![None, Some(1)])) as ArrayRef,
+                Arc::new(StringArray::from(vec!["a", "b"])),
+            ],
+        )
+        .unwrap();
+        let src = fixed(vec![bad], None);
+        let err = export(&src, &Collect::default(), &Scan::new(), &Context::new())
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Schema);
+    }
+
+    #[tokio::test]
+    async fn schema_problems_fail_before_the_source_is_opened() {
+        let src = fixed(vec![batch(0..2)], None);
+        let scan = Scan::new().with_columns(Some(vec!["nmae".into()]));
+        let err = export(&src, &Collect::default(), &scan, &Context::new())
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Config);
+        assert!(err.message().contains("did you mean `name`?"), "{err}");
+        let sink = Collect {
+            reject: true,
+            ..Default::default()
+        };
+        let err = export(&src, &sink, &Scan::new(), &Context::new())
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Schema);
+        assert_eq!(src.opened.load(Ordering::SeqCst), 0);
+    }
+
+    #[tokio::test]
+    async fn cancellation_stops_the_export() {
+        let src = fixed(vec![batch(0..2)], None);
+        let cx = Context::new();
+        cx.cancellation().cancel();
+        let err = export(&src, &Collect::default(), &Scan::new(), &cx)
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Cancelled);
+    }
 }

@@ -11,24 +11,44 @@ use serde::Serialize;
 #[non_exhaustive]
 pub enum ProgressEvent {
     /// The export entered a new phase (`planning`, `waiting_for_task`, `downloading`, …).
-    Phase { name: String, detail: Option<String> },
+    Phase {
+        name: String,
+        detail: Option<String>,
+    },
     /// The source now knows how much it will deliver.
-    Total { rows: Option<u64>, bytes: Option<u64> },
+    Total {
+        rows: Option<u64>,
+        bytes: Option<u64>,
+    },
     /// A remote job advanced (for example a VikingDB export task).
-    RemoteProgress { percent: f64, detail: Option<String> },
+    RemoteProgress {
+        percent: f64,
+        detail: Option<String>,
+    },
     /// The sink accepted a batch.
     Batch { rows: u64, bytes: u64 },
     /// A temporary failure will be retried after `delay`.
-    Retry { attempt: u32, delay_ms: u64, error: String },
+    Retry {
+        attempt: u32,
+        delay_ms: u64,
+        error: String,
+    },
     /// Something the user should know that did not stop the export.
     Warning { message: String },
     /// The export finished.
-    Finished { rows: u64, bytes: u64, elapsed_ms: u64 },
+    Finished {
+        rows: u64,
+        bytes: u64,
+        elapsed_ms: u64,
+    },
 }
 
 impl ProgressEvent {
     pub fn phase(name: impl Into<String>) -> Self {
-        ProgressEvent::Phase { name: name.into(), detail: None }
+        ProgressEvent::Phase {
+            name: name.into(),
+            detail: None,
+        }
     }
 
     pub fn retry(attempt: u32, delay: Duration, error: &crate::Error) -> Self {

@@ -25,11 +25,19 @@ impl SourceSpec {
     pub fn parse(text: &str) -> Result<Self> {
         let url = parse_url(text)?;
         let options = OptionMap::from_query(&url)?;
-        Ok(SourceSpec { scheme: url.scheme().to_string(), location: location_of(&url), options })
+        Ok(SourceSpec {
+            scheme: url.scheme().to_string(),
+            location: location_of(&url),
+            options,
+        })
     }
 
     pub fn new(scheme: impl Into<String>, location: impl Into<String>, options: OptionMap) -> Self {
-        SourceSpec { scheme: scheme.into(), location: location.into(), options }
+        SourceSpec {
+            scheme: scheme.into(),
+            location: location.into(),
+            options,
+        }
     }
 }
 
@@ -41,13 +49,18 @@ fn parse_url(text: &str) -> Result<Url> {
             source_names().join(", ")
         )));
     }
-    Url::parse(text).map_err(|e| Error::config(format!("malformed URL `{text}`: {e}")).with_source(e))
+    Url::parse(text)
+        .map_err(|e| Error::config(format!("malformed URL `{text}`: {e}")).with_source(e))
 }
 
 fn location_of(url: &Url) -> String {
     let host = url.host_str().unwrap_or("");
     let path = url.path().trim_matches('/');
-    let joined = if path.is_empty() { host.to_string() } else { format!("{host}/{path}") };
+    let joined = if path.is_empty() {
+        host.to_string()
+    } else {
+        format!("{host}/{path}")
+    };
     percent_decode(joined.trim_matches('/'))
 }
 
@@ -74,7 +87,9 @@ pub struct SourcePlugin {
 
 impl fmt::Debug for SourcePlugin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SourcePlugin").field("name", &self.name).finish_non_exhaustive()
+        f.debug_struct("SourcePlugin")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
     }
 }
 
@@ -114,7 +129,11 @@ pub struct SinkSpec {
 
 impl SinkSpec {
     pub fn new(target: SinkTarget, options: OptionMap, overwrite: bool) -> Self {
-        SinkSpec { target, options, overwrite }
+        SinkSpec {
+            target,
+            options,
+            overwrite,
+        }
     }
 }
 
@@ -144,7 +163,9 @@ pub enum DefaultFor {
 
 impl fmt::Debug for SinkPlugin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SinkPlugin").field("name", &self.name).finish_non_exhaustive()
+        f.debug_struct("SinkPlugin")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
     }
 }
 
@@ -188,16 +209,20 @@ fn source_names() -> Vec<&'static str> {
 /// The source plugin for `scheme`, or a configuration error listing the known ones.
 pub fn find_source(scheme: &str) -> Result<&'static SourcePlugin> {
     let plugins = source_plugins();
-    plugins.iter().copied().find(|p| p.name == scheme).ok_or_else(|| {
-        let names = source_names();
-        let hint = closest(scheme, names.iter().copied())
-            .map(|c| format!("did you mean `{c}`? "))
-            .unwrap_or_default();
-        Error::config(format!(
-            "unknown source scheme `{scheme}`; {hint}known schemes: {}",
-            names.join(", ")
-        ))
-    })
+    plugins
+        .iter()
+        .copied()
+        .find(|p| p.name == scheme)
+        .ok_or_else(|| {
+            let names = source_names();
+            let hint = closest(scheme, names.iter().copied())
+                .map(|c| format!("did you mean `{c}`? "))
+                .unwrap_or_default();
+            Error::config(format!(
+                "unknown source scheme `{scheme}`; {hint}known schemes: {}",
+                names.join(", ")
+            ))
+        })
 }
 
 /// Builds the source a URL names.
@@ -208,13 +233,20 @@ pub fn build_source(spec: SourceSpec) -> Result<Box<dyn ExportSource>> {
 /// The sink plugin named `name` (as given to `--format`).
 pub fn find_sink(name: &str) -> Result<&'static SinkPlugin> {
     let plugins = sink_plugins();
-    plugins.iter().copied().find(|p| p.name == name).ok_or_else(|| {
-        let names: Vec<_> = plugins.iter().map(|p| p.name).collect();
-        let hint = closest(name, names.iter().copied())
-            .map(|c| format!("did you mean `{c}`? "))
-            .unwrap_or_default();
-        Error::config(format!("unknown format `{name}`; {hint}known formats: {}", names.join(", ")))
-    })
+    plugins
+        .iter()
+        .copied()
+        .find(|p| p.name == name)
+        .ok_or_else(|| {
+            let names: Vec<_> = plugins.iter().map(|p| p.name).collect();
+            let hint = closest(name, names.iter().copied())
+                .map(|c| format!("did you mean `{c}`? "))
+                .unwrap_or_default();
+            Error::config(format!(
+                "unknown format `{name}`; {hint}known formats: {}",
+                names.join(", ")
+            ))
+        })
 }
 
 /// Decides the destination and the sink plugin for a sink argument: `-` is stdout, a trailing
@@ -223,12 +255,20 @@ pub fn find_sink(name: &str) -> Result<&'static SinkPlugin> {
 pub fn resolve_sink(text: &str, format: Option<&str>) -> Result<(&'static SinkPlugin, SinkTarget)> {
     let plugins = sink_plugins();
     let by_default = |d: DefaultFor| {
-        plugins.iter().copied().find(|p| p.default_for.contains(&d)).ok_or_else(|| {
-            Error::config(format!("no sink format is registered for {d:?}; pass --format"))
-        })
+        plugins
+            .iter()
+            .copied()
+            .find(|p| p.default_for.contains(&d))
+            .ok_or_else(|| {
+                Error::config(format!(
+                    "no sink format is registered for {d:?}; pass --format"
+                ))
+            })
     };
     if text.is_empty() {
-        return Err(Error::config("the sink is empty: give a path, a directory ending in `/`, or `-`"));
+        return Err(Error::config(
+            "the sink is empty: give a path, a directory ending in `/`, or `-`",
+        ));
     }
     if text == "-" {
         let plugin = match format {
@@ -244,25 +284,45 @@ pub fn resolve_sink(text: &str, format: Option<&str>) -> Result<(&'static SinkPl
         }
         let url = Url::parse(text)
             .map_err(|e| Error::config(format!("malformed sink URL `{text}`: {e}")))?;
-        let plugin = plugins.iter().copied().find(|p| p.schemes.contains(&scheme)).ok_or_else(|| {
-            let schemes: Vec<_> = plugins.iter().flat_map(|p| p.schemes.iter().copied()).collect();
-            Error::config(format!(
-                "unknown sink scheme `{scheme}`; known sink schemes: {}, or a file path",
-                if schemes.is_empty() { "none".to_string() } else { schemes.join(", ") }
-            ))
-        })?;
+        let plugin = plugins
+            .iter()
+            .copied()
+            .find(|p| p.schemes.contains(&scheme))
+            .ok_or_else(|| {
+                let schemes: Vec<_> = plugins
+                    .iter()
+                    .flat_map(|p| p.schemes.iter().copied())
+                    .collect();
+                Error::config(format!(
+                    "unknown sink scheme `{scheme}`; known sink schemes: {}, or a file path",
+                    if schemes.is_empty() {
+                        "none".to_string()
+                    } else {
+                        schemes.join(", ")
+                    }
+                ))
+            })?;
         if url.query().is_some() {
             return Err(Error::config(format!(
                 "sink URL `{text}` has a query; pass sink options with -o key=value"
             )));
         }
-        return Ok((plugin, SinkTarget::Url { scheme: scheme.to_string(), location: location_of(&url) }));
+        return Ok((
+            plugin,
+            SinkTarget::Url {
+                scheme: scheme.to_string(),
+                location: location_of(&url),
+            },
+        ));
     }
     let is_dir = text.ends_with('/') || text.ends_with(std::path::MAIN_SEPARATOR);
     let path = PathBuf::from(text.trim_end_matches(['/', std::path::MAIN_SEPARATOR]));
     let by_extension = |p: &Path| -> Option<&'static SinkPlugin> {
         let ext = p.extension()?.to_str()?.to_ascii_lowercase();
-        plugins.iter().copied().find(|pl| pl.extensions.contains(&ext.as_str()))
+        plugins
+            .iter()
+            .copied()
+            .find(|pl| pl.extensions.contains(&ext.as_str()))
     };
     let plugin = match format {
         Some(f) => find_sink(f)?,
@@ -287,7 +347,11 @@ pub fn resolve_sink(text: &str, format: Option<&str>) -> Result<(&'static SinkPl
             plugin.name
         )));
     }
-    let target = if is_dir { SinkTarget::Directory(path) } else { SinkTarget::File(path) };
+    let target = if is_dir {
+        SinkTarget::Directory(path)
+    } else {
+        SinkTarget::File(path)
+    };
     Ok((plugin, target))
 }
 

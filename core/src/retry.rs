@@ -28,7 +28,11 @@ impl Default for RetryPolicy {
 
 impl RetryPolicy {
     pub fn new(max_attempts: u32, initial_backoff: Duration, max_backoff: Duration) -> Self {
-        RetryPolicy { max_attempts: max_attempts.max(1), initial_backoff, max_backoff }
+        RetryPolicy {
+            max_attempts: max_attempts.max(1),
+            initial_backoff,
+            max_backoff,
+        }
     }
 
     /// The delay before retry number `attempt` (1-based): "equal jitter" exponential backoff,
@@ -106,17 +110,27 @@ mod tests {
         let p = RetryPolicy::new(10, Duration::from_millis(100), Duration::from_secs(1));
         for attempt in 1..10 {
             let d = p.delay(attempt, None);
-            let cap = (Duration::from_millis(100) * (1 << (attempt - 1))).min(Duration::from_secs(1));
-            assert!(d >= cap / 2 && d <= cap, "attempt {attempt}: {d:?} not in [{:?}, {cap:?}]", cap / 2);
+            let cap =
+                (Duration::from_millis(100) * (1 << (attempt - 1))).min(Duration::from_secs(1));
+            assert!(
+                d >= cap / 2 && d <= cap,
+                "attempt {attempt}: {d:?} not in [{:?}, {cap:?}]",
+                cap / 2
+            );
         }
-        assert_eq!(p.delay(1, Some(Duration::from_secs(7))), Duration::from_secs(7));
+        assert_eq!(
+            p.delay(1, Some(Duration::from_secs(7))),
+            Duration::from_secs(7)
+        );
     }
 
     #[tokio::test]
     async fn retries_temporary_errors_then_succeeds() {
         let events = Arc::new(Mutex::new(Vec::new()));
         let sink = events.clone();
-        let cx = fast_cx().with_progress(Arc::new(move |e: &ProgressEvent| sink.lock().unwrap().push(e.clone())));
+        let cx = fast_cx().with_progress(Arc::new(move |e: &ProgressEvent| {
+            sink.lock().unwrap().push(e.clone())
+        }));
         let calls = AtomicU32::new(0);
         let v = retry(&cx, |_| async {
             if calls.fetch_add(1, Ordering::SeqCst) < 2 {

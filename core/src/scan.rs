@@ -66,7 +66,12 @@ pub struct Split {
 
 impl Split {
     pub fn new(index: usize, description: impl Into<String>) -> Self {
-        Split { index, description: description.into(), rows: None, bytes: None }
+        Split {
+            index,
+            description: description.into(),
+            rows: None,
+            bytes: None,
+        }
     }
 
     pub fn with_rows(mut self, rows: u64) -> Self {

@@ -65,7 +65,12 @@ pub struct WriteSummary {
 
 impl WriteSummary {
     pub fn new(rows: u64, bytes: u64, files: Vec<FileSummary>, stopped_early: bool) -> Self {
-        WriteSummary { rows, bytes, files, stopped_early }
+        WriteSummary {
+            rows,
+            bytes,
+            files,
+            stopped_early,
+        }
     }
 }
 
@@ -77,5 +82,9 @@ pub trait Sink: Send + Sync + Debug {
 
     /// Consumes the stream. Commits atomically on success; on error, cancellation or drop,
     /// leaves nothing behind.
-    async fn write_all(&self, input: SendableRecordBatchStream, cx: &Context) -> Result<WriteSummary>;
+    async fn write_all(
+        &self,
+        input: SendableRecordBatchStream,
+        cx: &Context,
+    ) -> Result<WriteSummary>;
 }

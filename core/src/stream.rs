@@ -7,8 +7,8 @@ use std::task::{Context as TaskContext, Poll};
 
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
-use futures::stream::{BoxStream, Stream, StreamExt};
 use futures::FutureExt;
+use futures::stream::{BoxStream, Stream, StreamExt};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
@@ -33,7 +33,10 @@ impl RecordBatchStreamAdapter {
         schema: SchemaRef,
         stream: impl Stream<Item = Result<RecordBatch>> + Send + 'static,
     ) -> Self {
-        RecordBatchStreamAdapter { schema, inner: stream.boxed() }
+        RecordBatchStreamAdapter {
+            schema,
+            inner: stream.boxed(),
+        }
     }
 
     /// Boxes the adapter into the sendable stream type.
@@ -47,7 +50,9 @@ impl RecordBatchStreamAdapter {
 
 impl fmt::Debug for RecordBatchStreamAdapter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RecordBatchStreamAdapter").field("schema", &self.schema).finish_non_exhaustive()
+        f.debug_struct("RecordBatchStreamAdapter")
+            .field("schema", &self.schema)
+            .finish_non_exhaustive()
     }
 }
 
@@ -106,7 +111,9 @@ where
         }
         loop {
             while st.running.len() < st.parallelism {
-                let Some(part) = st.pending.pop_front() else { break };
+                let Some(part) = st.pending.pop_front() else {
+                    break;
+                };
                 let (tx, rx) = mpsc::channel(st.buffer);
                 let produce = st.produce.clone();
                 st.tasks.spawn(async move {
@@ -119,9 +126,16 @@ where
                             }
                         }
                     };
-                    if std::panic::AssertUnwindSafe(run).catch_unwind().await.is_err() {
+                    if std::panic::AssertUnwindSafe(run)
+                        .catch_unwind()
+                        .await
+                        .is_err()
+                    {
                         let _ = tx
-                            .send(Err(Error::new(ErrorKind::Unexpected, "a producer task panicked")))
+                            .send(Err(Error::new(
+                                ErrorKind::Unexpected,
+                                "a producer task panicked",
+                            )))
                             .await;
                     }
                 });
@@ -159,7 +173,14 @@ mod tests {
     fn values(batches: Vec<Result<RecordBatch>>) -> Vec<i64> {
         batches
             .into_iter()
-            .map(|b| b.unwrap().column(0).as_any().downcast_ref::<Int64Array>().unwrap().value(0))
+            .map(|b| {
+                b.unwrap()
+                    .column(0)
+                    .as_any()
+                    .downcast_ref::<Int64Array>()
+                    .unwrap()
+                    .value(0)
+            })
             .collect()
     }
 
@@ -171,7 +192,9 @@ mod tests {
         })
         .collect::<Vec<_>>()
         .await;
-        let expected: Vec<i64> = (0..10).flat_map(|p| (0..5).map(move |i| p * 10 + i)).collect();
+        let expected: Vec<i64> = (0..10)
+            .flat_map(|p| (0..5).map(move |i| p * 10 + i))
+            .collect();
         assert_eq!(values(out), expected);
     }
 
