@@ -1,0 +1,261 @@
+//! The datagen [`ExportSource`]: row ranges generated in parallel, delivered in order.
+
+use std::ops::Range;
+use std::sync::Arc;
+
+use arrowport_core::arrow::datatypes::SchemaRef;
+use arrowport_core::options::closest;
+use arrowport_core::stream::ordered_parallel;
+use arrowport_core::{
+    Context, Error, ExportSource, ProgressEvent, RecordBatchStreamAdapter, Result, Scan,
+    SendableRecordBatchStream, SourceCapabilities, Split, async_trait,
+};
+use futures::StreamExt;
+
+use crate::config::{Config, MAX_BATCH_SIZE};
+use crate::generate::{Generator, schema_of};
+
+/// Splits per worker the plan aims for. A split can be generated on its own, anywhere; `open`
+/// cuts splits further into parts of `BUFFER` batches to keep every worker busy.
+const SPLITS_PER_WORKER: u64 = 4;
+
+/// Splits never grow much beyond this many rows, so `plan` stays informative for big tables.
+const ROWS_PER_SPLIT: u64 = 1 << 20;
+
+/// Upper bound on the split count, so planning a near-endless table stays cheap.
+const MAX_SPLITS: u64 = 4096;
+
+/// Batches a running part may produce ahead of the consumer, and batches per part.
+///
+/// `ordered_parallel` delivers parts in order and lets each run only this far ahead, so a
+/// part longer than the buffer would stall until the consumer reaches it: big parts would
+/// leave all but one core idle. Parts of exactly this many batches run to completion at once.
+const BUFFER: usize = 2;
+
+/// Parts handed to one `ordered_parallel` call. Parts are cut lazily, a wave at a time, so a
+/// near-endless table never materializes its part list.
+const WAVE: usize = 1024;
+
+/// A deterministic synthetic table. Cheap to build and to clone; nothing happens until a
+/// stream is polled.
+#[derive(Debug, Clone)]
+pub struct DatagenSource {
+    config: Config,
+}
+
+/// What a scan resolves to: the projected generator, the batch size and the row ranges.
+struct Read {
+    generator: Generator,
+    batch_size: usize,
+    rows: u64,
+    splits: Vec<Range<u64>>,
+}
+
+impl DatagenSource {
+    pub fn new(config: Config) -> Self {
+        DatagenSource { config }
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    fn read(&self, scan: &Scan, cx: &Context) -> Result<Read> {
+        let projection = match &scan.columns {
+            Some(names) => Some(self.column_indices(names)?),
+            None => None,
+        };
+        let generator = Generator::new(&self.config, projection.as_deref())?;
+        // `Scan::batch_size` is a preference: honour it within what one batch may hold.
+        let batch_size = scan
+            .batch_size
+            .unwrap_or(self.config.batch_size)
+            .clamp(1, MAX_BATCH_SIZE);
+        let rows = scan
+            .limit
+            .map_or(self.config.rows, |limit| limit.min(self.config.rows));
+        let splits = split_ranges(rows, batch_size as u64, scan.parallelism_or(cx));
+        Ok(Read {
+            generator,
+            batch_size,
+            rows,
+            splits,
+        })
+    }
+
+    /// Resolves column names against the profile. The pipeline validates them before `open`,
+    /// but direct callers get the same error.
+    fn column_indices(&self, names: &[String]) -> Result<Vec<usize>> {
+        let schema = schema_of(self.config.profile, Some(self.config.vector_dim()));
+        let known: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+        names
+            .iter()
+            .map(|name| {
+                schema.index_of(name).map_err(|_| {
+                    let hint = closest(name, known.iter().copied())
+                        .map(|c| format!("did you mean `{c}`? "))
+                        .unwrap_or_default();
+                    Error::config(format!(
+                        "{}: unknown column `{name}`; {hint}profile {} has: {}",
+                        crate::NAME,
+                        self.config.profile,
+                        known.join(", ")
+                    ))
+                })
+            })
+            .collect()
+    }
+}
+
+/// Cuts `0..rows` into contiguous ranges that start on multiples of `batch_size`, so batches
+/// fall on the same row boundaries whatever the parallelism. Aims for `SPLITS_PER_WORKER`
+/// splits per worker, or about `ROWS_PER_SPLIT` rows each for big tables; never empty.
+fn split_ranges(rows: u64, batch_size: u64, parallelism: usize) -> Vec<Range<u64>> {
+    if rows == 0 {
+        return Vec::new();
+    }
+    let wanted = (parallelism as u64 * SPLITS_PER_WORKER)
+        .max(rows.div_ceil(ROWS_PER_SPLIT))
+        .clamp(1, MAX_SPLITS);
+    let per_split = rows.div_ceil(batch_size).div_ceil(wanted) * batch_size;
+    let mut splits = Vec::new();
+    let mut start = 0;
+    while start < rows {
+        let end = start.saturating_add(per_split).min(rows);
+        splits.push(start..end);
+        start = end;
+    }
+    splits
+}
+
+/// Consecutive pieces of `range` of `step` rows each (the last may be shorter).
+fn pieces(range: Range<u64>, step: u64) -> impl Iterator<Item = Range<u64>> {
+    (0..(range.end - range.start).div_ceil(step)).map(move |i| {
+        let start = range.start + i * step;
+        start..range.end.min(start + step)
+    })
+}
+
+#[async_trait]
+impl ExportSource for DatagenSource {
+    async fn schema(&self, _cx: &Context) -> Result<SchemaRef> {
+        self.config.validate()?;
+        Ok(schema_of(self.config.profile, self.config.dim))
+    }
+
+    async fn plan(&self, scan: &Scan, cx: &Context) -> Result<Vec<Split>> {
+        let read = self.read(scan, cx)?;
+        Ok(read
+            .splits
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                Split::new(i, format!("rows {}..{}", r.start, r.end)).with_rows(r.end - r.start)
+            })
+            .collect())
+    }
+
+    async fn open(&self, scan: &Scan, cx: &Context) -> Result<SendableRecordBatchStream> {
+        let Read {
+            generator,
+            batch_size,
+            rows,
+            splits,
+        } = self.read(scan, cx)?;
+        let report = cx.report();
+        report.promise_rows(rows);
+        report.set_info(
+            "generator",
+            serde_json::json!({
+                "plugin": crate::NAME,
+                "profile": self.config.profile.as_str(),
+                "seed": self.config.seed,
+                "rows": self.config.rows,
+            }),
+        );
+        cx.emit(ProgressEvent::Total {
+            rows: Some(rows),
+            bytes: None,
+        });
+
+        let schema = generator.schema();
+        let generator = Arc::new(generator);
+        let batch = batch_size as u64;
+        // One part: BUFFER batches, generated on a worker.
+        let produce = move |part: Range<u64>| {
+            let generator = generator.clone();
+            futures::stream::iter(pieces(part, batch))
+                .map(move |b| generator.batch(b.start, (b.end - b.start) as usize))
+        };
+        let parallelism = scan.parallelism_or(cx);
+        // Split starts are multiples of the batch size, so parts and batches are too: batch
+        // boundaries are the same whatever the split count. Nothing runs until the stream is
+        // polled, and dropping it aborts the running wave's tasks.
+        let parts = splits
+            .into_iter()
+            .flat_map(move |split| pieces(split, batch * BUFFER as u64));
+        let stream = futures::stream::iter(parts)
+            .chunks(WAVE)
+            .flat_map(move |wave| ordered_parallel(wave, parallelism, BUFFER, produce.clone()));
+        Ok(RecordBatchStreamAdapter::sendable(schema, stream))
+    }
+
+    fn capabilities(&self) -> SourceCapabilities {
+        SourceCapabilities::new(true, true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every row in exactly one split, in order, splits aligned to batches and never empty.
+    fn assert_tiles(rows: u64, batch: u64, splits: &[Range<u64>]) {
+        let mut next = 0;
+        for s in splits {
+            assert_eq!(s.start, next);
+            assert!(s.end > s.start);
+            assert_eq!(s.start % batch, 0);
+            next = s.end;
+        }
+        assert_eq!(next, rows);
+    }
+
+    #[test]
+    fn splits_tile_the_rows() {
+        for (rows, batch, par) in [
+            (1, 8192, 2),
+            (100_000, 8192, 2),
+            (100_000, 1, 2),
+            (8192 * 3, 8192, 16),
+            (10_000_000, 8192, 2),
+            (999_999, 1000, 3),
+        ] {
+            let splits = split_ranges(rows, batch, par);
+            assert_tiles(rows, batch, &splits);
+            let wanted = (par as u64 * SPLITS_PER_WORKER).max(rows.div_ceil(ROWS_PER_SPLIT));
+            assert!(
+                splits.len() as u64 <= wanted,
+                "{rows} {batch} {par}: {}",
+                splits.len()
+            );
+        }
+        assert!(split_ranges(0, 10, 2).is_empty());
+        assert_eq!(split_ranges(100_000, 8192, 2).len(), 7);
+    }
+
+    #[test]
+    fn huge_tables_get_a_bounded_plan() {
+        let rows = i64::MAX as u64;
+        let splits = split_ranges(rows, 8192, 2);
+        assert!(splits.len() as u64 <= MAX_SPLITS);
+        assert_tiles(rows, 8192, &splits);
+    }
+
+    #[test]
+    fn pieces_cover_a_range() {
+        let got: Vec<_> = pieces(16..41, 10).collect();
+        assert_eq!(got, [16..26, 26..36, 36..41]);
+        assert_eq!(pieces(0..0, 10).count(), 0);
+    }
+}
