@@ -166,7 +166,9 @@ pub struct DemoArgs {
 }
 
 fn parse_count(s: &str) -> Result<u64, String> {
-    s.trim().parse().map_err(|_| format!("expected a non-negative integer, got `{s}`"))
+    s.trim()
+        .parse()
+        .map_err(|_| format!("expected a non-negative integer, got `{s}`"))
 }
 
 fn parse_parallel(s: &str) -> Result<usize, String> {

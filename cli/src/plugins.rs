@@ -13,6 +13,9 @@ mod tests {
         let sources: Vec<_> = source_plugins().iter().map(|p| p.name).collect();
         assert_eq!(sources, ["datagen"]);
         let sinks: Vec<_> = sink_plugins().iter().map(|p| p.name).collect();
-        assert_eq!(sinks, ["arrow", "arrows", "csv", "json", "ndjson", "parquet"]);
+        assert_eq!(
+            sinks,
+            ["arrow", "arrows", "csv", "json", "ndjson", "parquet"]
+        );
     }
 }

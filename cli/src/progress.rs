@@ -19,7 +19,10 @@ pub enum Renderer {
     Bar(BarRenderer),
     Json(Mutex<JsonState>),
     /// No progress; warnings and (with -v) retries still print unless quiet.
-    Plain { quiet: bool, verbose: bool },
+    Plain {
+        quiet: bool,
+        verbose: bool,
+    },
 }
 
 impl Renderer {
@@ -30,7 +33,11 @@ impl Renderer {
             ProgressMode::Json => return Renderer::Json(Mutex::new(JsonState::default())),
             ProgressMode::None => false,
         };
-        if bar { Renderer::Bar(BarRenderer::new()) } else { Renderer::Plain { quiet, verbose } }
+        if bar {
+            Renderer::Bar(BarRenderer::new())
+        } else {
+            Renderer::Plain { quiet, verbose }
+        }
     }
 
     /// Clears the bar so that the summary or error prints on a clean line.
@@ -50,7 +57,11 @@ impl ProgressListener for Renderer {
             Renderer::Json(state) => state.lock().unwrap().on_event(event),
             Renderer::Plain { quiet, verbose } => match event {
                 ProgressEvent::Warning { message } if !quiet => eprintln!("warning: {message}"),
-                ProgressEvent::Retry { attempt, delay_ms, error } if *verbose => {
+                ProgressEvent::Retry {
+                    attempt,
+                    delay_ms,
+                    error,
+                } if *verbose => {
                     eprintln!("retry {attempt} in {delay_ms} ms: {error}")
                 }
                 _ => {}
@@ -69,12 +80,17 @@ impl BarRenderer {
         let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr_with_hz(8));
         bar.set_style(Self::spinner_style());
         bar.enable_steady_tick(Duration::from_millis(125));
-        BarRenderer { bar, bytes: Default::default() }
+        BarRenderer {
+            bar,
+            bytes: Default::default(),
+        }
     }
 
     fn spinner_style() -> ProgressStyle {
-        ProgressStyle::with_template("{spinner} {prefix} {human_pos} rows {msg} ({per_sec}) {elapsed}")
-            .expect("static template")
+        ProgressStyle::with_template(
+            "{spinner} {prefix} {human_pos} rows {msg} ({per_sec}) {elapsed}",
+        )
+        .expect("static template")
     }
 
     fn bar_style() -> ProgressStyle {
@@ -93,7 +109,9 @@ impl BarRenderer {
                     None => name.clone(),
                 });
             }
-            ProgressEvent::Total { rows: Some(rows), .. } => {
+            ProgressEvent::Total {
+                rows: Some(rows), ..
+            } => {
                 self.bar.set_length(*rows);
                 self.bar.set_style(Self::bar_style());
             }
@@ -104,12 +122,20 @@ impl BarRenderer {
                 });
             }
             ProgressEvent::Batch { rows, bytes } => {
-                let total = self.bytes.fetch_add(*bytes, std::sync::atomic::Ordering::Relaxed) + bytes;
+                let total = self
+                    .bytes
+                    .fetch_add(*bytes, std::sync::atomic::Ordering::Relaxed)
+                    + bytes;
                 self.bar.inc(*rows);
                 self.bar.set_message(HumanBytes(total).to_string());
             }
-            ProgressEvent::Retry { attempt, delay_ms, error } => {
-                self.bar.println(format!("retry {attempt} in {delay_ms} ms: {error}"));
+            ProgressEvent::Retry {
+                attempt,
+                delay_ms,
+                error,
+            } => {
+                self.bar
+                    .println(format!("retry {attempt} in {delay_ms} ms: {error}"));
             }
             ProgressEvent::Warning { message } => self.bar.println(format!("warning: {message}")),
             _ => {}
@@ -153,7 +179,11 @@ impl JsonState {
 
     fn flush_batches(&mut self) {
         if self.pending {
-            write_json_line(&Totals { event: "rows", rows: self.rows, bytes: self.bytes });
+            write_json_line(&Totals {
+                event: "rows",
+                rows: self.rows,
+                bytes: self.bytes,
+            });
             self.pending = false;
             self.last = Some(Instant::now());
         }

@@ -46,9 +46,17 @@ mod tests {
 
     #[test]
     fn renders_causes_and_picks_codes() {
-        let io = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "connection reset by peer");
-        let err = Error::new(ErrorKind::Remote, "download failed").with_context("request_id", "r1").with_source(io);
-        assert_eq!(render(&err), "error: download failed (request_id=r1)\ncaused by: connection reset by peer\n");
+        let io = std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "connection reset by peer",
+        );
+        let err = Error::new(ErrorKind::Remote, "download failed")
+            .with_context("request_id", "r1")
+            .with_source(io);
+        assert_eq!(
+            render(&err),
+            "error: download failed (request_id=r1)\ncaused by: connection reset by peer\n"
+        );
         assert_eq!(code_for(&err), 1);
         assert_eq!(code_for(&Error::config("x")), 2);
         assert_eq!(code_for(&Error::cancelled()), 130);

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use arrowport_core::arrow::datatypes::Schema;
-use arrowport_core::registry::{resolve_sink, build_source};
+use arrowport_core::registry::{build_source, resolve_sink};
 use arrowport_core::{Context, Error, OptionMap, Result, Scan, SinkSpec, SourceSpec};
 
 use super::Output;
@@ -41,17 +41,24 @@ pub async fn run(args: DemoArgs, cx: Context, renderer: Arc<Renderer>, out: Outp
         let columns: Vec<String> = full
             .fields()
             .iter()
-            .filter(|f| sink.check_schema(&Schema::new(vec![f.as_ref().clone()])).is_ok())
+            .filter(|f| {
+                sink.check_schema(&Schema::new(vec![f.as_ref().clone()]))
+                    .is_ok()
+            })
             .map(|f| f.name().clone())
             .collect();
-        let scan = Scan::new().with_columns((columns.len() < full.fields().len()).then_some(columns.clone()));
+        let scan = Scan::new()
+            .with_columns((columns.len() < full.fields().len()).then_some(columns.clone()));
         let summary = arrowport_core::export(source.as_ref(), sink.as_ref(), &scan, &cx).await;
         renderer.finish();
         let summary = summary?;
         table.push((target.to_string(), plugin.name, columns.len(), summary));
     }
     if !out.quiet {
-        eprintln!("{:<28} {:<8} {:>8} {:>10} {:>6} {:>8}", "output", "format", "rows", "bytes", "cols", "seconds");
+        eprintln!(
+            "{:<28} {:<8} {:>8} {:>10} {:>6} {:>8}",
+            "output", "format", "rows", "bytes", "cols", "seconds"
+        );
         for (path, format, cols, s) in &table {
             eprintln!(
                 "{:<28} {:<8} {:>8} {:>10} {:>6} {:>8.2}",

@@ -14,7 +14,8 @@ pub async fn run(job: ExportJob, cx: Context, renderer: Arc<Renderer>, out: Outp
         Some(n) => cx.with_parallelism(n),
         None => cx,
     };
-    let result = arrowport_core::export(job.source.as_ref(), job.sink.as_ref(), &job.scan, &cx).await;
+    let result =
+        arrowport_core::export(job.source.as_ref(), job.sink.as_ref(), &job.scan, &cx).await;
     renderer.finish();
     let summary = result?;
     if !out.quiet {
@@ -22,7 +23,13 @@ pub async fn run(job: ExportJob, cx: Context, renderer: Arc<Renderer>, out: Outp
     }
     if out.verbose {
         for f in &summary.write.files {
-            eprintln!("  {}  {} rows  {} bytes  sha256 {}", f.path.display(), f.rows, f.bytes, f.sha256);
+            eprintln!(
+                "  {}  {} rows  {} bytes  sha256 {}",
+                f.path.display(),
+                f.rows,
+                f.bytes,
+                f.sha256
+            );
         }
     }
     Ok(())
@@ -31,12 +38,20 @@ pub async fn run(job: ExportJob, cx: Context, renderer: Arc<Renderer>, out: Outp
 /// One line for people: what went where, how big, how fast.
 pub fn describe(summary: &Summary, target: &SinkTarget) -> String {
     let secs = summary.elapsed.as_secs_f64();
-    let rate = if secs > 0.0 { summary.rows as f64 / secs } else { 0.0 };
+    let rate = if secs > 0.0 {
+        summary.rows as f64 / secs
+    } else {
+        0.0
+    };
     let files = match summary.write.files.len() {
         0 | 1 => String::new(),
         n => format!(" in {n} files"),
     };
-    let early = if summary.write.stopped_early { " (the reader closed the pipe early)" } else { "" };
+    let early = if summary.write.stopped_early {
+        " (the reader closed the pipe early)"
+    } else {
+        ""
+    };
     format!(
         "exported {} rows{files} ({}) to {target} in {secs:.2}s ({} rows/s){early}",
         group(summary.rows),

@@ -12,7 +12,12 @@ pub async fn schema(source: Box<dyn ExportSource>, json: bool, cx: Context) -> R
         let fields: Vec<_> = schema.fields().iter().map(|f| field_json(f)).collect();
         format!("{}\n", serde_json::json!({ "fields": fields }))
     } else {
-        let width = schema.fields().iter().map(|f| f.name().chars().count()).max().unwrap_or(0);
+        let width = schema
+            .fields()
+            .iter()
+            .map(|f| f.name().chars().count())
+            .max()
+            .unwrap_or(0);
         schema
             .fields()
             .iter()
@@ -27,7 +32,10 @@ pub async fn schema(source: Box<dyn ExportSource>, json: bool, cx: Context) -> R
 
 fn field_json(f: &Field) -> serde_json::Value {
     let children: Vec<_> = match f.data_type() {
-        DataType::List(c) | DataType::LargeList(c) | DataType::FixedSizeList(c, _) | DataType::Map(c, _) => {
+        DataType::List(c)
+        | DataType::LargeList(c)
+        | DataType::FixedSizeList(c, _)
+        | DataType::Map(c, _) => {
             vec![field_json(c)]
         }
         DataType::Struct(fs) => fs.iter().map(|c| field_json(c)).collect(),
@@ -64,7 +72,11 @@ pub async fn plan(source: Box<dyn ExportSource>, scan: Scan, cx: Context) -> Res
 pub fn list() -> Result<()> {
     let mut text = String::from("Sources:\n");
     for p in source_plugins() {
-        text.push_str(&format!("  {:<12} {}\n", format!("{}://", p.name), p.description));
+        text.push_str(&format!(
+            "  {:<12} {}\n",
+            format!("{}://", p.name),
+            p.description
+        ));
     }
     text.push_str("\nSinks:\n");
     for p in sink_plugins() {
@@ -74,7 +86,12 @@ pub fn list() -> Result<()> {
             .map(|e| format!(".{e}"))
             .chain(p.schemes.iter().map(|s| format!("{s}://")))
             .collect();
-        text.push_str(&format!("  {:<12} {:<24} {}\n", p.name, selectors.join(" "), p.description));
+        text.push_str(&format!(
+            "  {:<12} {:<24} {}\n",
+            p.name,
+            selectors.join(" "),
+            p.description
+        ));
     }
     print_stdout(&text)
 }
@@ -89,11 +106,16 @@ pub fn describe(name: &str) -> Result<()> {
             names.extend(sink_plugins().iter().map(|p| p.name));
             return Err(Error::config(format!(
                 "no plugin named `{name}`; {}",
-                arrowport_core::options::suggestion(name, &names).replace("valid options", "plugins")
+                arrowport_core::options::suggestion(name, &names)
+                    .replace("valid options", "plugins")
             )));
         }
     };
-    print_stdout(&format!("{}\nOptions: {}\n", docs.trim_end(), options.join(", ")))
+    print_stdout(&format!(
+        "{}\nOptions: {}\n",
+        docs.trim_end(),
+        options.join(", ")
+    ))
 }
 
 /// Writes command output to stdout; a closed pipe (`| head`) is not an error.

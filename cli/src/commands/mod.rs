@@ -15,15 +15,22 @@ use crate::progress::Renderer;
 
 pub fn run(cli: Cli) -> Result<()> {
     let renderer = Arc::new(Renderer::new(cli.progress, cli.quiet, cli.verbose > 0));
-    let out = Output { quiet: cli.quiet, verbose: cli.verbose > 0 };
+    let out = Output {
+        quiet: cli.quiet,
+        verbose: cli.verbose > 0,
+    };
     match cli.command {
         Command::Export(args) => {
             let job = resolve::export_job(args)?;
-            runtime()?.block_on(with_ctrl_c(renderer.clone(), |cx| export::run(job, cx, renderer, out)))
+            runtime()?.block_on(with_ctrl_c(renderer.clone(), |cx| {
+                export::run(job, cx, renderer, out)
+            }))
         }
         Command::Schema(args) => {
             let source = resolve::source(&args.source, &args.options.options)?;
-            runtime()?.block_on(with_ctrl_c(renderer, |cx| inspect::schema(source, args.json, cx)))
+            runtime()?.block_on(with_ctrl_c(renderer, |cx| {
+                inspect::schema(source, args.json, cx)
+            }))
         }
         Command::Plan(args) => {
             let source = resolve::source(&args.source, &args.options.options)?;
@@ -32,9 +39,9 @@ pub fn run(cli: Cli) -> Result<()> {
         }
         Command::List => inspect::list(),
         Command::Describe { plugin } => inspect::describe(&plugin),
-        Command::Demo(args) => {
-            runtime()?.block_on(with_ctrl_c(renderer.clone(), |cx| demo::run(args, cx, renderer, out)))
-        }
+        Command::Demo(args) => runtime()?.block_on(with_ctrl_c(renderer.clone(), |cx| {
+            demo::run(args, cx, renderer, out)
+        })),
     }
 }
 
@@ -60,7 +67,9 @@ where
     Fut: std::future::Future<Output = Result<()>>,
 {
     let token = CancellationToken::new();
-    let cx = Context::new().with_progress(renderer).with_cancellation(token.clone());
+    let cx = Context::new()
+        .with_progress(renderer)
+        .with_cancellation(token.clone());
     let watcher = tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
             token.cancel();

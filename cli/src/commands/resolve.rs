@@ -4,7 +4,10 @@
 use arrowport_core::job::Job;
 use arrowport_core::options::suggestion;
 use arrowport_core::registry::{SinkTarget, find_source, resolve_sink};
-use arrowport_core::{Error, ExportSource, OptionMap, Result, Scan, Sink, SinkPlugin, SinkSpec, SourcePlugin, SourceSpec};
+use arrowport_core::{
+    Error, ExportSource, OptionMap, Result, Scan, Sink, SinkPlugin, SinkSpec, SourcePlugin,
+    SourceSpec,
+};
 
 use crate::args::{ExportArgs, ScanArgs};
 
@@ -37,8 +40,12 @@ pub fn export_job(args: ExportArgs) -> Result<ExportJob> {
     let job = match &args.job {
         Some(path) => Job::load(path)?,
         None => Job::from_parts(
-            args.source.clone().expect("clap requires a source without --job"),
-            args.sink.clone().expect("clap requires a sink without --job"),
+            args.source
+                .clone()
+                .expect("clap requires a source without --job"),
+            args.sink
+                .clone()
+                .expect("clap requires a sink without --job"),
         ),
     };
     let mut spec = SourceSpec::parse(&job.source)?;
@@ -48,7 +55,13 @@ pub fn export_job(args: ExportArgs) -> Result<ExportJob> {
     let format = args.format.as_deref().or(job.format.as_deref());
     let (sink_plugin, target) = resolve_sink(&job.sink, format)?;
     let mut sink_options = job.sink_options;
-    route(&args.options.options, source_plugin, Some(sink_plugin), &mut spec.options, &mut sink_options)?;
+    route(
+        &args.options.options,
+        source_plugin,
+        Some(sink_plugin),
+        &mut spec.options,
+        &mut sink_options,
+    )?;
 
     let scan = Scan::new()
         .with_columns(args.scan.columns.or(job.columns))
@@ -57,7 +70,12 @@ pub fn export_job(args: ExportArgs) -> Result<ExportJob> {
     let overwrite = args.overwrite || job.overwrite;
     let source = (source_plugin.build)(spec)?;
     let sink = (sink_plugin.build)(SinkSpec::new(target.clone(), sink_options, overwrite))?;
-    Ok(ExportJob { source, sink, target, scan })
+    Ok(ExportJob {
+        source,
+        sink,
+        target,
+        scan,
+    })
 }
 
 /// Sends each `-o key=value` to the plugin that takes `key`; `source.` / `sink.` prefixes
@@ -77,11 +95,16 @@ fn route(
             source_options.insert(k, value);
         } else if let Some(k) = key.strip_prefix("sink.") {
             if sink.is_none() {
-                return Err(Error::config(format!("`-o {text}`: this command has no sink")));
+                return Err(Error::config(format!(
+                    "`-o {text}`: this command has no sink"
+                )));
             }
             sink_options.insert(k, value);
         } else {
-            match (source_keys.contains(&key.as_str()), sink_keys.contains(&key.as_str())) {
+            match (
+                source_keys.contains(&key.as_str()),
+                sink_keys.contains(&key.as_str()),
+            ) {
                 (true, true) => {
                     return Err(Error::config(format!(
                         "option `{key}` is taken by both the source and the sink; write \
