@@ -108,6 +108,12 @@ impl Error {
         Self::new(ErrorKind::Cancelled, "the export was cancelled")
     }
 
+    /// Re-classifies the error, keeping its message, context and source.
+    pub fn with_kind(mut self, kind: ErrorKind) -> Self {
+        self.kind = kind;
+        self
+    }
+
     /// Marks the error as temporary: retrying the same request may succeed.
     pub fn temporary(mut self) -> Self {
         self.temporary = true;

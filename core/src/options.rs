@@ -180,7 +180,7 @@ fn edit_distance(a: &str, b: &str) -> usize {
 }
 
 /// "did you mean `x`?" or a list of valid names.
-pub fn suggestion<'a>(word: &str, candidates: &[&'a str]) -> String {
+pub fn suggestion(word: &str, candidates: &[&str]) -> String {
     match closest(word, candidates.iter().copied()) {
         Some(c) => format!("did you mean `{c}`?"),
         None if candidates.is_empty() => "this plugin takes no options".to_string(),

@@ -79,7 +79,12 @@ pub async fn export(
     cx.emit(ProgressEvent::phase("schema"));
     let full = source.schema(cx).await?;
     let schema = project_schema(&full, scan.columns.as_deref())?;
-    sink.check_schema(&schema)?;
+    // A schema the sink cannot carry is the invocation's problem (pick another format or
+    // other columns), found before anything runs: a configuration error.
+    sink.check_schema(&schema).map_err(|e| match e.kind() {
+        ErrorKind::Schema => e.with_kind(ErrorKind::Config),
+        _ => e,
+    })?;
     cx.check_cancelled()?;
 
     cx.emit(ProgressEvent::phase("export"));
