@@ -1,0 +1,2 @@
+//! VikingDB export-task source.
+#![forbid(unsafe_code)]
