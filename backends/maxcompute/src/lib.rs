@@ -1,0 +1,2 @@
+//! MaxCompute table source and sink over the Tunnel protocol.
+#![forbid(unsafe_code)]
