@@ -9,7 +9,7 @@ Examples:
   arrowport demo
   arrowport export 'datagen://?rows=1000000&profile=narrow' out.parquet
   arrowport export 'datagen://?rows=100000' out/ -o max_rows_per_file=25000
-  arrowport export 'datagen://?profile=narrow' - | python -c 'import sys, pyarrow as pa; print(pa.ipc.open_stream(sys.stdin.buffer).read_all().num_rows)'
+  arrowport export 'datagen://?profile=narrow' - | python reader.py   # Arrow IPC stream on stdout
   arrowport export --job job.toml
   arrowport schema 'datagen://?profile=vectors'
   arrowport list
@@ -55,7 +55,8 @@ pub enum Command {
     #[command(after_help = "\
 Examples:
   arrowport export 'datagen://?rows=1000000' out.parquet -o compression=snappy
-  arrowport export 'datagen://?rows=100000' parts/ -o max_rows_per_file=10000 -o partition_by=category
+  arrowport export 'datagen://?rows=100000' parts/ -o max_rows_per_file=10000
+  arrowport export 'datagen://?profile=narrow' by_category/ -o partition_by=category
   arrowport export 'datagen://' - --format ndjson --columns id,text --limit 10
   arrowport export --job job.toml --overwrite
 
