@@ -1,0 +1,387 @@
+//! A directory of part files: built in a sibling `<dir>.partial/`, rotated by rows or bytes,
+//! optionally hive-partitioned with a bounded number of open writers, finished with
+//! `_manifest.json`, and renamed into place only when complete.
+
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::ffi::OsString;
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+
+use arrowport_core::arrow::record_batch::RecordBatch;
+use arrowport_core::{
+    Context, Error, FileSummary, Result, SendableRecordBatchStream, WriteSummary,
+};
+use futures::StreamExt;
+
+use super::file::{EncodedFile, FILE_BUFFER};
+use super::partition::{PartitionKey, Partitioner, directory_of};
+use super::{ensure_replaceable, partial_path, sync_dir, sync_parent};
+use crate::config::Settings;
+use crate::format::Format;
+use crate::manifest::{self, MANIFEST, ManifestFile};
+
+/// Buffer per part file of a partitioned output, where up to `max_open_files` are open at
+/// once; kept small so that 64 open files cost 16 MiB, not 256.
+const PARTITION_BUFFER: usize = 256 << 10;
+
+/// Rows of the first write into a file when rotating by size and no bytes-per-row estimate
+/// exists yet; later writes are sized by the estimate to end near `max_bytes_per_file`.
+const FIRST_SIZE_STEP_ROWS: usize = 1024;
+
+/// Removes the staging directory on drop unless it was committed (see
+/// [`super::file::PartialFile`]: the same guarantee for a whole tree).
+#[derive(Debug)]
+struct StagingDir {
+    path: PathBuf,
+    armed: bool,
+}
+
+impl StagingDir {
+    /// Creates `path`, replacing a stale one left by a killed process.
+    fn create(path: PathBuf) -> Result<Self> {
+        if fs::symlink_metadata(&path).is_ok() {
+            remove_any(&path).map_err(|e| {
+                Error::io(format!("cannot remove the stale `{}`", path.display()), e)
+            })?;
+        }
+        fs::create_dir(&path)
+            .map_err(|e| Error::io(format!("cannot create `{}`", path.display()), e))?;
+        Ok(StagingDir { path, armed: true })
+    }
+
+    /// Moves the finished tree to `target`. An existing `target` (allowed only with
+    /// `overwrite`) is first moved aside to `<target>.old.partial`, then removed, so a failure
+    /// between the two renames can be undone.
+    fn commit(mut self, target: &Path, overwrite: bool, cx: &Context) -> Result<()> {
+        ensure_replaceable(target, overwrite, true)?;
+        let rename = |from: &Path, to: &Path| {
+            fs::rename(from, to).map_err(|e| {
+                Error::io(
+                    format!("cannot rename `{}` to `{}`", from.display(), to.display()),
+                    e,
+                )
+            })
+        };
+        if fs::symlink_metadata(target).is_err() {
+            rename(&self.path, target)?;
+            self.armed = false;
+        } else {
+            let aside = sibling(target, ".old.partial");
+            if fs::symlink_metadata(&aside).is_ok() {
+                let _ = remove_any(&aside);
+            }
+            rename(target, &aside)?;
+            if let Err(e) = rename(&self.path, target) {
+                let _ = fs::rename(&aside, target);
+                return Err(e);
+            }
+            self.armed = false;
+            if let Err(e) = remove_any(&aside) {
+                cx.warn(format!(
+                    "the replaced output was left at `{}`: {e}",
+                    aside.display()
+                ));
+            }
+        }
+        sync_parent(target);
+        Ok(())
+    }
+}
+
+impl Drop for StagingDir {
+    fn drop(&mut self) {
+        if self.armed {
+            let _ = fs::remove_dir_all(&self.path);
+        }
+    }
+}
+
+fn sibling(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.file_name().map(OsString::from).unwrap_or_default();
+    name.push(suffix);
+    path.with_file_name(name)
+}
+
+fn remove_any(path: &Path) -> std::io::Result<()> {
+    if fs::symlink_metadata(path)?.is_dir() {
+        fs::remove_dir_all(path)
+    } else {
+        fs::remove_file(path)
+    }
+}
+
+/// What size-based rotation has learned about the encoding: bytes per row, and how the
+/// encoder's buffered bytes compare with what they become once written (parquet compresses its
+/// open page only when it closes it, so its estimate runs high for small files).
+#[derive(Debug, Default)]
+struct SizeModel {
+    bytes_per_row: Option<f64>,
+    buffer_ratio: Option<f64>,
+}
+
+impl SizeModel {
+    /// A file's expected size from its written and buffered bytes.
+    fn size(&self, (written, buffered): (u64, u64)) -> u64 {
+        written + (buffered as f64 * self.buffer_ratio.unwrap_or(1.0)) as u64
+    }
+
+    /// How many rows fit in `bytes` (at least one, so writing progresses).
+    fn rows_for(&self, bytes: u64) -> usize {
+        match self.bytes_per_row {
+            Some(per_row) if per_row > 0.0 => ((bytes as f64 / per_row).ceil() as usize).max(1),
+            _ => FIRST_SIZE_STEP_ROWS,
+        }
+    }
+
+    fn observe_rows(&mut self, size: u64, rows: u64) {
+        self.bytes_per_row = Some(size as f64 / rows.max(1) as f64);
+    }
+
+    /// Learns from a closed file: `last` was its (written, buffered) bytes when last measured.
+    fn observe_close(&mut self, (written, buffered): (u64, u64), final_bytes: u64) {
+        if buffered > 0 {
+            let ratio = final_bytes.saturating_sub(written) as f64 / buffered as f64;
+            self.buffer_ratio = Some(ratio.clamp(0.01, 4.0));
+        }
+    }
+}
+
+/// An open part file.
+struct OpenPart {
+    file: EncodedFile,
+    /// Relative to the output root, `/`-separated.
+    relative: String,
+    last_used: u64,
+    /// (written, buffered) bytes when last measured, for [`SizeModel::observe_close`].
+    last_sizes: (u64, u64),
+}
+
+/// The part files of one output: which are open, which are done, and when to rotate.
+struct Parts<'a> {
+    root: &'a Path,
+    format: Format,
+    settings: &'a Settings,
+    partitioner: &'a Partitioner,
+    buffer: usize,
+    open: HashMap<PartitionKey, OpenPart>,
+    /// The next part number of each partition directory ever opened.
+    next_part: HashMap<PartitionKey, u32>,
+    /// Directories created, to fsync at the end.
+    dirs: Vec<PathBuf>,
+    clock: u64,
+    /// Sizes writes and judges fullness when rotating by bytes.
+    sizes: SizeModel,
+    done: Vec<ManifestFile>,
+}
+
+impl<'a> Parts<'a> {
+    fn new(
+        root: &'a Path,
+        format: Format,
+        settings: &'a Settings,
+        partitioner: &'a Partitioner,
+    ) -> Self {
+        let buffer = if partitioner.is_partitioned() {
+            PARTITION_BUFFER
+        } else {
+            FILE_BUFFER
+        };
+        Parts {
+            root,
+            format,
+            settings,
+            partitioner,
+            buffer,
+            open: HashMap::new(),
+            next_part: HashMap::new(),
+            dirs: vec![root.to_path_buf()],
+            clock: 0,
+            sizes: SizeModel::default(),
+            done: Vec::new(),
+        }
+    }
+
+    /// Appends `batch` to the partition's current part, rotating as limits are reached.
+    fn write(&mut self, key: &PartitionKey, batch: &RecordBatch) -> Result<()> {
+        let layout = &self.settings.layout;
+        let total = batch.num_rows();
+        let mut offset = 0;
+        while offset < total {
+            // Out of `self` while `part` borrows it; put back before `close` learns from it.
+            let mut sizes = std::mem::take(&mut self.sizes);
+            let part = self.part(key)?;
+            let rows_room = layout.max_rows_per_file.map_or(usize::MAX, |max| {
+                usize::try_from(max - part.file.rows()).unwrap_or(usize::MAX)
+            });
+            let bytes_room = match layout.max_bytes_per_file {
+                Some(max) => {
+                    let size = sizes.size(part.file.sizes()?);
+                    sizes.rows_for(max.saturating_sub(size))
+                }
+                None => usize::MAX,
+            };
+            let len = (total - offset).min(rows_room).min(bytes_room);
+            if len == total {
+                part.file.write(batch)?;
+            } else {
+                part.file.write(&batch.slice(offset, len))?;
+            }
+            offset += len;
+            let rows = part.file.rows();
+            let mut full = layout.max_rows_per_file.is_some_and(|max| rows >= max);
+            if let Some(max) = layout.max_bytes_per_file {
+                part.last_sizes = part.file.sizes()?;
+                let size = sizes.size(part.last_sizes);
+                sizes.observe_rows(size, rows);
+                full |= size >= max;
+            }
+            self.sizes = sizes;
+            if full {
+                self.close(key)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The open part of `key`, opening the partition's next part file (and closing the least
+    /// recently used one if `max_open_files` are open) when there is none.
+    fn part(&mut self, key: &PartitionKey) -> Result<&mut OpenPart> {
+        self.clock += 1;
+        if !self.open.contains_key(key) && self.open.len() >= self.settings.layout.max_open_files {
+            let oldest = self
+                .open
+                .iter()
+                .min_by_key(|(_, p)| p.last_used)
+                .map(|(k, _)| k.clone());
+            if let Some(oldest) = oldest {
+                self.close(&oldest)?;
+            }
+        }
+        let part = match self.open.entry(key.clone()) {
+            Entry::Occupied(e) => e.into_mut(),
+            Entry::Vacant(e) => {
+                let number = self.next_part.entry(key.clone()).or_insert(0);
+                let dir = directory_of(self.partitioner.names(), key);
+                let name = format!("part-{:05}.{}", *number, self.format.extension());
+                *number += 1;
+                let mut dir_path = self.root.to_path_buf();
+                for segment in dir.split('/').filter(|s| !s.is_empty()) {
+                    dir_path.push(segment);
+                    if !dir_path.exists() {
+                        fs::create_dir(&dir_path).map_err(|err| {
+                            Error::io(format!("cannot create `{}`", dir_path.display()), err)
+                        })?;
+                        self.dirs.push(dir_path.clone());
+                    }
+                }
+                let relative = if dir.is_empty() {
+                    name
+                } else {
+                    format!("{dir}/{name}")
+                };
+                let path = self.root.join(&relative);
+                let file = File::create(&path)
+                    .map_err(|err| Error::io(format!("cannot create `{}`", path.display()), err))?;
+                let file = EncodedFile::new(
+                    file,
+                    self.format,
+                    self.partitioner.data_schema(),
+                    &self.settings.writer,
+                    self.buffer,
+                )?;
+                e.insert(OpenPart {
+                    file,
+                    relative,
+                    last_used: 0,
+                    last_sizes: (0, 0),
+                })
+            }
+        };
+        part.last_used = self.clock;
+        Ok(part)
+    }
+
+    fn close(&mut self, key: &PartitionKey) -> Result<()> {
+        if let Some(part) = self.open.remove(key) {
+            let written = part.file.finish(&self.root.join(&part.relative))?;
+            self.sizes.observe_close(part.last_sizes, written.bytes);
+            self.done.push(ManifestFile {
+                path: part.relative,
+                rows: written.rows,
+                bytes: written.bytes,
+                sha256: written.sha256,
+                partition: key.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Closes every open part and returns all parts, ordered by path.
+    fn finish(mut self) -> Result<Vec<ManifestFile>> {
+        let keys: Vec<PartitionKey> = self.open.keys().cloned().collect();
+        for key in keys {
+            self.close(&key)?;
+        }
+        for dir in self.dirs.iter().rev() {
+            sync_dir(dir);
+        }
+        self.done.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(self.done)
+    }
+}
+
+/// Writes the whole stream as a directory of part files at `target`.
+pub(crate) async fn write(
+    format: Format,
+    settings: &Settings,
+    target: &Path,
+    overwrite: bool,
+    mut input: SendableRecordBatchStream,
+    cx: &Context,
+) -> Result<WriteSummary> {
+    let schema = input.schema();
+    let partitioner = Partitioner::new(&schema, &settings.layout.partition_by)?;
+    let staging = StagingDir::create(partial_path(target))?;
+    let mut parts = Parts::new(&staging.path, format, settings, &partitioner);
+    while let Some(batch) = input.next().await {
+        let batch = batch?;
+        cx.check_cancelled()?;
+        for (key, piece) in partitioner.split(&batch)? {
+            parts.write(&key, &piece)?;
+        }
+    }
+    if !partitioner.is_partitioned() && parts.done.is_empty() && parts.open.is_empty() {
+        // An empty export still gets one (empty) file that carries the schema.
+        parts.part(&Vec::new())?;
+    }
+    let files = parts.finish()?;
+    let source = cx.report().info();
+    manifest::write(
+        &staging.path.join(MANIFEST),
+        format,
+        &schema,
+        partitioner.names(),
+        &files,
+        source,
+    )?;
+    sync_dir(&staging.path);
+    cx.check_cancelled()?;
+    staging.commit(target, overwrite, cx)?;
+
+    let rows = files.iter().map(|f| f.rows).sum();
+    let bytes = files.iter().map(|f| f.bytes).sum();
+    let summaries = files
+        .into_iter()
+        .map(|f| FileSummary {
+            path: f
+                .path
+                .split('/')
+                .fold(target.to_path_buf(), |p, segment| p.join(segment)),
+            rows: f.rows,
+            bytes: f.bytes,
+            sha256: f.sha256,
+        })
+        .collect();
+    Ok(WriteSummary::new(rows, bytes, summaries, false))
+}
