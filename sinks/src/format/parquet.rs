@@ -3,7 +3,7 @@
 //! Defaults follow pyarrow's `write_table`: zstd (level 1), 1 048 576-row row groups,
 //! dictionary encoding, column chunk statistics. Memory stays bounded by one row group: the
 //! writer keeps the open row group's encoded, compressed pages and flushes them when the group
-//! is full.
+//! is full, by rows or at [`MAX_ROW_GROUP_MEMORY`].
 
 use std::io::{self, Write};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -123,9 +123,13 @@ pub(crate) fn parquet_error(err: ParquetError) -> Error {
 /// Rows gathered before encoding: enough that starting threads is cheap next to the work.
 const ENCODE_ROWS: usize = 65_536;
 /// Input memory gathered before encoding, whatever the rows, so wide rows stay bounded.
-const ENCODE_MEMORY: usize = 32 << 20;
+const ENCODE_MEMORY: usize = 8 << 20;
 /// Rows below which work stays on the calling thread (small files, the tail of a file).
 const PARALLEL_MIN_ROWS: usize = 4096;
+/// Memory at which the open row group closes before reaching `row_group_size` rows (about
+/// Spark's 128 MiB parquet block size). The open row group lives in memory, so wide rows
+/// (vectors) would otherwise hold gigabytes.
+const MAX_ROW_GROUP_MEMORY: usize = 128 << 20;
 
 /// `ArrowWriter`'s job, with leaf columns encoded in parallel through parquet-rs' documented
 /// low-level API: encoding dominates the cost of a parquet export and columns are independent.
@@ -214,6 +218,14 @@ impl<W: Write + Send> ParquetWriter<W> {
         self.encoded_rows = 0;
         Ok(())
     }
+
+    /// The open row group's size estimate.
+    fn encoded_bytes(&self) -> usize {
+        self.columns
+            .iter()
+            .map(ArrowColumnWriter::get_estimated_total_bytes)
+            .sum()
+    }
 }
 
 impl<W: Write + Send> FormatWriter<W> for ParquetWriter<W> {
@@ -232,6 +244,14 @@ impl<W: Write + Send> FormatWriter<W> for ParquetWriter<W> {
                 self.flush_row_group()?;
             } else if self.pending_rows >= ENCODE_ROWS || self.pending_memory >= ENCODE_MEMORY {
                 self.encode_pending()?;
+                let memory: usize = self
+                    .columns
+                    .iter()
+                    .map(ArrowColumnWriter::memory_size)
+                    .sum();
+                if memory >= MAX_ROW_GROUP_MEMORY {
+                    self.flush_row_group()?;
+                }
             }
         }
         Ok(())
@@ -240,11 +260,7 @@ impl<W: Write + Send> FormatWriter<W> for ParquetWriter<W> {
     /// Encodes the pending rows first, so that size-based rotation sees a measured size.
     fn buffered_bytes(&mut self) -> Result<usize> {
         self.encode_pending()?;
-        Ok(self
-            .columns
-            .iter()
-            .map(ArrowColumnWriter::get_estimated_total_bytes)
-            .sum())
+        Ok(self.encoded_bytes())
     }
 
     fn finish(mut self: Box<Self>) -> Result<W> {
