@@ -455,7 +455,11 @@ mod tests {
         let err = export(&src, &sink, &Scan::new(), &Context::new())
             .await
             .unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::Config, "the sink cannot carry it: exit 2");
+        assert_eq!(
+            err.kind(),
+            ErrorKind::Config,
+            "the sink cannot carry it: exit 2"
+        );
         assert_eq!(src.opened.load(Ordering::SeqCst), 0);
     }
 
