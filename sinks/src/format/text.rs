@@ -113,7 +113,8 @@ pub(crate) fn zones_shown_in_utc(format: Format, schema: &Schema) -> Vec<String>
         .filter_map(|f| {
             let zone = unresolved_zone(f.data_type())?;
             Some(format!(
-                "{}: column `{}` is written in UTC (+00:00): time zone `{zone}` needs arrow's                  chrono-tz feature to be printed as local time; the instants are exact",
+                "{}: column `{}` is written in UTC (+00:00): time zone `{zone}` needs arrow's \
+                 chrono-tz feature to be printed as local time; the instants are exact",
                 format.name(),
                 f.name()
             ))
