@@ -46,7 +46,11 @@ fn parse_url(text: &str) -> Result<Url> {
         return Err(Error::config(format!(
             "`{text}` is not a source URL: expected scheme://location?options, for example \
              `datagen://?rows=1000` (known schemes: {})",
-            source_names().join(", ")
+            source_plugins()
+                .iter()
+                .map(|p| p.name)
+                .collect::<Vec<_>>()
+                .join(", ")
         )));
     }
     Url::parse(text)
@@ -202,27 +206,12 @@ pub fn sink_plugins() -> Vec<&'static SinkPlugin> {
     v
 }
 
-fn source_names() -> Vec<&'static str> {
-    source_plugins().iter().map(|p| p.name).collect()
-}
-
 /// The source plugin for `scheme`, or a configuration error listing the known ones.
 pub fn find_source(scheme: &str) -> Result<&'static SourcePlugin> {
     let plugins = source_plugins();
-    plugins
-        .iter()
-        .copied()
-        .find(|p| p.name == scheme)
-        .ok_or_else(|| {
-            let names = source_names();
-            let hint = closest(scheme, names.iter().copied())
-                .map(|c| format!("did you mean `{c}`? "))
-                .unwrap_or_default();
-            Error::config(format!(
-                "unknown source scheme `{scheme}`; {hint}known schemes: {}",
-                names.join(", ")
-            ))
-        })
+    let names: Vec<_> = plugins.iter().map(|p| p.name).collect();
+    let found = plugins.into_iter().find(|p| p.name == scheme);
+    found.ok_or_else(|| unknown("source scheme", "known schemes", scheme, &names))
 }
 
 /// Builds the source a URL names.
@@ -233,20 +222,20 @@ pub fn build_source(spec: SourceSpec) -> Result<Box<dyn ExportSource>> {
 /// The sink plugin named `name` (as given to `--format`).
 pub fn find_sink(name: &str) -> Result<&'static SinkPlugin> {
     let plugins = sink_plugins();
-    plugins
-        .iter()
-        .copied()
-        .find(|p| p.name == name)
-        .ok_or_else(|| {
-            let names: Vec<_> = plugins.iter().map(|p| p.name).collect();
-            let hint = closest(name, names.iter().copied())
-                .map(|c| format!("did you mean `{c}`? "))
-                .unwrap_or_default();
-            Error::config(format!(
-                "unknown format `{name}`; {hint}known formats: {}",
-                names.join(", ")
-            ))
-        })
+    let names: Vec<_> = plugins.iter().map(|p| p.name).collect();
+    let found = plugins.into_iter().find(|p| p.name == name);
+    found.ok_or_else(|| unknown("format", "known formats", name, &names))
+}
+
+/// "unknown format `x`; did you mean `y`? known formats: …"
+fn unknown(what: &str, known: &str, name: &str, names: &[&str]) -> Error {
+    let hint = closest(name, names.iter().copied())
+        .map(|c| format!("did you mean `{c}`? "))
+        .unwrap_or_default();
+    Error::config(format!(
+        "unknown {what} `{name}`; {hint}{known}: {}",
+        names.join(", ")
+    ))
 }
 
 /// Decides the destination and the sink plugin for a sink argument: `-` is stdout, a trailing
