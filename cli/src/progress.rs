@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use arrowport_core::{ProgressEvent, ProgressListener};
-use indicatif::{HumanBytes, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{HumanBytes, HumanCount, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 
 use crate::args::ProgressMode;
@@ -87,15 +87,13 @@ impl BarRenderer {
     }
 
     fn spinner_style() -> ProgressStyle {
-        ProgressStyle::with_template(
-            "{spinner} {prefix} {human_pos} rows {msg} ({per_sec}) {elapsed}",
-        )
-        .expect("static template")
+        ProgressStyle::with_template("{spinner} {prefix} {human_pos} rows {msg} {elapsed}")
+            .expect("static template")
     }
 
     fn bar_style() -> ProgressStyle {
         ProgressStyle::with_template(
-            "{prefix} [{bar:30}] {human_pos}/{human_len} rows {msg} ({per_sec}, ETA {eta})",
+            "{prefix} [{bar:30}] {human_pos}/{human_len} rows {msg} ETA {eta}",
         )
         .expect("static template")
         .progress_chars("=> ")
@@ -127,7 +125,9 @@ impl BarRenderer {
                     .fetch_add(*bytes, std::sync::atomic::Ordering::Relaxed)
                     + bytes;
                 self.bar.inc(*rows);
-                self.bar.set_message(HumanBytes(total).to_string());
+                let rate = HumanCount(self.bar.per_sec() as u64);
+                self.bar
+                    .set_message(format!("{} ({rate} rows/s)", HumanBytes(total)));
             }
             ProgressEvent::Retry {
                 attempt,
