@@ -1,18 +1,23 @@
 //! Parquet output through parquet-rs: its Arrow column writers, driven in parallel.
 //!
 //! Defaults follow pyarrow's `write_table`: zstd (level 1), 1 048 576-row row groups,
-//! dictionary encoding, column chunk statistics. Memory stays bounded by one row group: the
-//! writer keeps the open row group's encoded, compressed pages and flushes them when the group
-//! is full, by rows or at [`MAX_ROW_GROUP_MEMORY`].
+//! dictionary encoding, column chunk statistics. Memory stays bounded by two row groups: the
+//! writer keeps the open row group's encoded, compressed pages and hands them to a flusher
+//! thread when the group is full, by rows or at [`MAX_ROW_GROUP_MEMORY`]; the next group fills
+//! while that one is appended.
 
 use std::io::{self, Write};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::thread::JoinHandle;
 
 use arrowport_core::arrow::datatypes::{DataType, IntervalUnit, Schema, SchemaRef};
 use arrowport_core::arrow::record_batch::RecordBatch;
 use arrowport_core::{Error, ErrorKind, Result};
 use parquet::arrow::arrow_writer::{
-    ArrowColumnWriter, ArrowLeafColumn, ArrowRowGroupWriterFactory, compute_leaves,
+    ArrowColumnChunk, ArrowColumnWriter, ArrowLeafColumn, ArrowRowGroupWriterFactory,
+    compute_leaves,
 };
 use parquet::arrow::{ArrowSchemaConverter, ArrowWriter, add_encoded_arrow_schema_to_metadata};
 use parquet::basic::{Compression as Codec, GzipLevel, ZstdLevel};
@@ -120,198 +125,468 @@ pub(crate) fn parquet_error(err: ParquetError) -> Error {
     }
 }
 
-/// Rows gathered before encoding: enough that starting threads is cheap next to the work.
-const ENCODE_ROWS: usize = 65_536;
-/// Input memory gathered before encoding, whatever the rows, so wide rows stay bounded.
-const ENCODE_MEMORY: usize = 8 << 20;
-/// Rows below which work stays on the calling thread (small files, the tail of a file).
-const PARALLEL_MIN_ROWS: usize = 4096;
+/// Jobs queued per encoder thread: enough to keep it busy while the next batch arrives, few
+/// enough that memory stays flat (a queued job holds slices of one input batch).
+const ENCODER_QUEUE: usize = 2;
+/// Encoder threads per core, at most: a thread per leaf column lets the OS balance columns of
+/// unequal cost; wide schemas share threads, leaf `i` going to thread `i % threads`.
+const ENCODERS_PER_CORE: usize = 4;
 /// Memory at which the open row group closes before reaching `row_group_size` rows (about
 /// Spark's 128 MiB parquet block size). The open row group lives in memory, so wide rows
 /// (vectors) would otherwise hold gigabytes.
 const MAX_ROW_GROUP_MEMORY: usize = 128 << 20;
 
+/// What the writer asks of an encoder thread.
+enum Job {
+    /// Encode these leaves, one per column the thread owns, in order.
+    Write(Vec<ArrowLeafColumn>),
+    /// Answer with the estimated encoded size of the thread's columns, once the jobs before
+    /// are done.
+    Measure(SyncSender<usize>),
+}
+
+/// The chunks of an encoder thread's columns, each with its leaf index.
+type Chunks = Vec<(usize, ArrowColumnChunk)>;
+
+/// One encoder thread of the open row group.
+struct Encoder {
+    jobs: SyncSender<Job>,
+    thread: JoinHandle<parquet::errors::Result<Chunks>>,
+    /// The memory its column writers hold, updated after every job.
+    memory: Arc<AtomicUsize>,
+}
+
+impl Encoder {
+    /// Waits for the thread: its chunks, or why it stopped.
+    fn join(self) -> Result<Chunks> {
+        drop(self.jobs);
+        match self.thread.join() {
+            Ok(chunks) => chunks.map_err(parquet_error),
+            Err(panic) => Err(panicked("encoder", panic.as_ref())),
+        }
+    }
+}
+
+/// The body of an encoder thread: encodes jobs until the writer hangs up, then closes its
+/// columns, unless the row group was cancelled.
+fn encode(
+    mut writers: Vec<(usize, ArrowColumnWriter)>,
+    jobs: Receiver<Job>,
+    memory: &AtomicUsize,
+    cancelled: &AtomicBool,
+) -> parquet::errors::Result<Chunks> {
+    let stopped = || ParquetError::General("row group cancelled".into());
+    for job in jobs {
+        if cancelled.load(Ordering::Relaxed) {
+            return Err(stopped());
+        }
+        match job {
+            Job::Write(leaves) => {
+                for ((_, writer), leaf) in writers.iter_mut().zip(&leaves) {
+                    writer.write(leaf)?;
+                }
+                let held = writers.iter().map(|(_, w)| w.memory_size()).sum();
+                memory.store(held, Ordering::Relaxed);
+            }
+            Job::Measure(reply) => {
+                let bytes = writers
+                    .iter()
+                    .map(|(_, w)| w.get_estimated_total_bytes())
+                    .sum();
+                // The writer may have stopped waiting (it is being dropped).
+                let _ = reply.send(bytes);
+            }
+        }
+    }
+    if cancelled.load(Ordering::Relaxed) {
+        return Err(stopped());
+    }
+    writers
+        .into_iter()
+        .map(|(leaf, writer)| Ok((leaf, writer.close()?)))
+        .collect()
+}
+
+/// The open row group: its column writers, each owned by an encoder thread for the life of
+/// the group. Dropping it (an error, a dropped export) cancels the threads and joins them.
+struct RowGroup {
+    encoders: Vec<Encoder>,
+    cancelled: Arc<AtomicBool>,
+    leaves: usize,
+    rows: usize,
+}
+
+impl RowGroup {
+    fn start(writers: Vec<ArrowColumnWriter>, threads: usize) -> Result<Self> {
+        let leaves = writers.len();
+        let threads = threads.clamp(1, leaves.max(1));
+        let mut owned: Vec<Vec<(usize, ArrowColumnWriter)>> =
+            (0..threads).map(|_| Vec::new()).collect();
+        for (leaf, writer) in writers.into_iter().enumerate() {
+            owned[leaf % threads].push((leaf, writer));
+        }
+        let cancelled = Arc::new(AtomicBool::new(false));
+        let mut group = RowGroup {
+            encoders: Vec::with_capacity(threads),
+            cancelled: cancelled.clone(),
+            leaves,
+            rows: 0,
+        };
+        for (index, writers) in owned.into_iter().enumerate() {
+            let (jobs, queue) = sync_channel(ENCODER_QUEUE);
+            let memory = Arc::new(AtomicUsize::new(0));
+            let (held, cancelled) = (memory.clone(), cancelled.clone());
+            // On failure `group` is dropped, which joins the threads already started.
+            let thread = std::thread::Builder::new()
+                .name(format!("parquet-encoder-{index}"))
+                .spawn(move || encode(writers, queue, &held, &cancelled))
+                .map_err(|e| Error::io("cannot start a parquet encoder thread", e))?;
+            group.encoders.push(Encoder {
+                jobs,
+                thread,
+                memory,
+            });
+        }
+        Ok(group)
+    }
+
+    /// Queues `leaves` (one per leaf column, in order) for the encoders, waiting only when an
+    /// encoder's queue is full.
+    fn write(&mut self, leaves: Vec<ArrowLeafColumn>, rows: usize) -> Result<()> {
+        let threads = self.encoders.len();
+        let mut jobs: Vec<Vec<ArrowLeafColumn>> = (0..threads)
+            .map(|_| Vec::with_capacity(leaves.len().div_ceil(threads)))
+            .collect();
+        for (leaf, column) in leaves.into_iter().enumerate() {
+            jobs[leaf % threads].push(column);
+        }
+        for (index, job) in jobs.into_iter().enumerate() {
+            if self.encoders[index].jobs.send(Job::Write(job)).is_err() {
+                return Err(self.failure(index));
+            }
+        }
+        self.rows += rows;
+        Ok(())
+    }
+
+    /// The memory the column writers held after their latest job.
+    fn memory(&self) -> usize {
+        self.encoders
+            .iter()
+            .map(|e| e.memory.load(Ordering::Relaxed))
+            .sum()
+    }
+
+    /// The estimated encoded size of everything queued so far.
+    fn measure(&mut self) -> Result<usize> {
+        let mut replies = Vec::with_capacity(self.encoders.len());
+        for index in 0..self.encoders.len() {
+            let (reply, answer) = sync_channel(1);
+            if self.encoders[index].jobs.send(Job::Measure(reply)).is_err() {
+                return Err(self.failure(index));
+            }
+            replies.push(answer);
+        }
+        let mut total = 0;
+        for (index, answer) in replies.into_iter().enumerate() {
+            match answer.recv() {
+                Ok(bytes) => total += bytes,
+                Err(_) => return Err(self.failure(index)),
+            }
+        }
+        Ok(total)
+    }
+
+    /// Why encoder `index` stopped taking jobs; the other encoders are cancelled when the
+    /// group is dropped.
+    fn failure(&mut self, index: usize) -> Error {
+        let encoder = self.encoders.remove(index);
+        match encoder.join() {
+            Err(err) => err,
+            Ok(_) => Error::new(
+                ErrorKind::Unexpected,
+                "a parquet encoder thread stopped early",
+            ),
+        }
+    }
+
+    /// Closes every column and returns the chunks in column order.
+    fn close(mut self) -> Result<Vec<ArrowColumnChunk>> {
+        let mut chunks: Vec<Option<ArrowColumnChunk>> = (0..self.leaves).map(|_| None).collect();
+        let mut first_error = None;
+        for encoder in std::mem::take(&mut self.encoders) {
+            match encoder.join() {
+                Ok(done) => {
+                    for (leaf, chunk) in done {
+                        chunks[leaf] = Some(chunk);
+                    }
+                }
+                Err(err) => {
+                    // Stop the encoders still at work; report the first failure.
+                    self.cancelled.store(true, Ordering::Relaxed);
+                    first_error.get_or_insert(err);
+                }
+            }
+        }
+        if let Some(err) = first_error {
+            return Err(err);
+        }
+        chunks
+            .into_iter()
+            .map(|chunk| {
+                chunk.ok_or_else(|| {
+                    Error::new(ErrorKind::Unexpected, "a parquet column chunk is missing")
+                })
+            })
+            .collect()
+    }
+}
+
+impl Drop for RowGroup {
+    fn drop(&mut self) {
+        self.cancelled.store(true, Ordering::Relaxed);
+        for encoder in self.encoders.drain(..) {
+            // The group is abandoned: its threads' results (or panics) no longer matter.
+            let _ = encoder.join();
+        }
+    }
+}
+
+/// What the writer asks of the flusher thread.
+enum Flush {
+    /// Close this row group and append it to the file.
+    Group(RowGroup),
+    /// Answer once every row group handed over before is in the file.
+    Wait(SyncSender<()>),
+}
+
+/// The thread that owns the file: it closes full row groups and appends them (copying and
+/// hashing their bytes) while the next row group is being encoded.
+struct Flusher<W: Write + Send> {
+    queue: SyncSender<Flush>,
+    thread: JoinHandle<Result<SerializedFileWriter<W>>>,
+    /// Set when the writer is dropped: row groups not appended yet are cancelled.
+    abandoned: Arc<AtomicBool>,
+}
+
+impl<W: Write + Send + 'static> Flusher<W> {
+    fn start(file: SerializedFileWriter<W>) -> Result<Self> {
+        // A rendezvous: at most one row group is being appended while the next one fills.
+        let (queue, jobs) = sync_channel(0);
+        let abandoned = Arc::new(AtomicBool::new(false));
+        let stop = abandoned.clone();
+        let thread = std::thread::Builder::new()
+            .name("parquet-flusher".into())
+            .spawn(move || append(file, jobs, &stop))
+            .map_err(|e| Error::io("cannot start the parquet flusher thread", e))?;
+        Ok(Flusher {
+            queue,
+            thread,
+            abandoned,
+        })
+    }
+
+    /// Waits for the thread: the file, or why it stopped.
+    fn join(self) -> Result<SerializedFileWriter<W>> {
+        drop(self.queue);
+        self.thread
+            .join()
+            .unwrap_or_else(|panic| Err(panicked("flusher", panic.as_ref())))
+    }
+}
+
+/// The body of the flusher thread.
+fn append<W: Write + Send>(
+    mut file: SerializedFileWriter<W>,
+    jobs: Receiver<Flush>,
+    abandoned: &AtomicBool,
+) -> Result<SerializedFileWriter<W>> {
+    for job in jobs {
+        match job {
+            Flush::Group(group) => {
+                if abandoned.load(Ordering::Relaxed) {
+                    return Err(Error::new(ErrorKind::Cancelled, "parquet writer dropped"));
+                }
+                let chunks = group.close()?;
+                let mut row_group = file.next_row_group().map_err(parquet_error)?;
+                for chunk in chunks {
+                    chunk
+                        .append_to_row_group(&mut row_group)
+                        .map_err(parquet_error)?;
+                }
+                row_group.close().map_err(parquet_error)?;
+            }
+            Flush::Wait(reply) => {
+                // The writer may have stopped waiting (it is being dropped).
+                let _ = reply.send(());
+            }
+        }
+    }
+    Ok(file)
+}
+
+/// The error for a writer used after a failure.
+fn failed_earlier() -> Error {
+    Error::new(ErrorKind::Unexpected, "the parquet writer failed earlier")
+}
+
+/// The error for a thread that panicked.
+fn panicked(thread: &str, panic: &(dyn std::any::Any + Send)) -> Error {
+    let why = panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_default();
+    Error::new(
+        ErrorKind::Unexpected,
+        format!("a parquet {thread} thread panicked: {why}"),
+    )
+}
+
 /// `ArrowWriter`'s job, with leaf columns encoded in parallel through parquet-rs' documented
 /// low-level API: encoding dominates the cost of a parquet export and columns are independent.
-/// Incoming batches are gathered to [`ENCODE_ROWS`] rows first, so that each round of threads
-/// has enough work. Threads are scoped to one round: none outlives a call, so dropping the
-/// writer (or the export future) needs no cleanup.
-struct ParquetWriter<W: Write + Send> {
-    file: SerializedFileWriter<W>,
+/// Each leaf column of the open row group is encoded on an encoder thread fed through a short
+/// queue, so that encoding overlaps with reading the source and no column waits for another
+/// between batches; a full row group goes to the flusher thread, which appends it to the file
+/// while the next one is encoded. Threads never outlive the writer: dropping it (or the export
+/// future) cancels and joins them.
+struct ParquetWriter<W: Write + Send + 'static> {
+    /// Owns the file; `None` once finished or failed.
+    flusher: Option<Flusher<W>>,
     factory: ArrowRowGroupWriterFactory,
     schema: SchemaRef,
-    /// The open row group's writers, one per leaf column; empty between row groups.
-    columns: Vec<ArrowColumnWriter>,
-    /// Rows accepted but not encoded yet, all for the open row group.
-    pending: Vec<RecordBatch>,
-    pending_rows: usize,
-    pending_memory: usize,
-    /// Rows encoded into the open row group.
-    encoded_rows: usize,
+    /// The open row group, if any.
+    group: Option<RowGroup>,
+    /// Row groups handed to the flusher.
+    groups: usize,
+    /// Whether a row group went to the flusher since it last reported being idle.
+    in_flight: bool,
     row_group_size: usize,
     threads: usize,
 }
 
-impl<W: Write + Send> ParquetWriter<W> {
-    /// Encodes the pending rows into the open row group, one job per leaf column.
-    fn encode_pending(&mut self) -> Result<()> {
-        if self.pending.is_empty() {
+impl<W: Write + Send + 'static> ParquetWriter<W> {
+    fn flusher(&mut self) -> Result<&mut Flusher<W>> {
+        self.flusher.as_mut().ok_or_else(failed_earlier)
+    }
+
+    /// Why the flusher stopped taking jobs.
+    fn flusher_failure(&mut self) -> Error {
+        match self.flusher.take().map(Flusher::join) {
+            Some(Err(err)) => err,
+            _ => Error::new(
+                ErrorKind::Unexpected,
+                "the parquet flusher thread stopped early",
+            ),
+        }
+    }
+
+    /// Sends `batch` (which fits in the open row group) to the encoders.
+    fn encode(&mut self, batch: &RecordBatch) -> Result<()> {
+        let mut leaves = Vec::new();
+        for (field, column) in self.schema.fields().iter().zip(batch.columns()) {
+            leaves.extend(compute_leaves(field, column).map_err(parquet_error)?);
+        }
+        let group = match &mut self.group {
+            Some(group) => group,
+            None => {
+                let writers = self
+                    .factory
+                    .create_column_writers(self.groups)
+                    .map_err(parquet_error)?;
+                self.group.insert(RowGroup::start(writers, self.threads)?)
+            }
+        };
+        group.write(leaves, batch.num_rows())
+    }
+
+    /// Hands the open row group to the flusher.
+    fn flush_row_group(&mut self) -> Result<()> {
+        let Some(group) = self.group.take() else {
             return Ok(());
+        };
+        // A failed hand-over drops the group, which cancels its encoders.
+        if self.flusher()?.queue.send(Flush::Group(group)).is_err() {
+            return Err(self.flusher_failure());
         }
-        if self.columns.is_empty() {
-            let index = self.file.flushed_row_groups().len();
-            self.columns = self
-                .factory
-                .create_column_writers(index)
-                .map_err(parquet_error)?;
-        }
-        let mut leaves: Vec<Vec<ArrowLeafColumn>> = self
-            .columns
-            .iter()
-            .map(|_| Vec::with_capacity(self.pending.len()))
-            .collect();
-        for batch in self.pending.drain(..) {
-            let mut slots = leaves.iter_mut();
-            for (field, column) in self.schema.fields().iter().zip(batch.columns()) {
-                for leaf in compute_leaves(field, column).map_err(parquet_error)? {
-                    if let Some(slot) = slots.next() {
-                        slot.push(leaf);
-                    }
-                }
+        self.groups += 1;
+        self.in_flight = true;
+        Ok(())
+    }
+
+    fn write_batch(&mut self, batch: &RecordBatch) -> Result<()> {
+        self.flusher()?;
+        let mut rest = batch.clone();
+        while rest.num_rows() > 0 {
+            let encoded = self.group.as_ref().map_or(0, |g| g.rows);
+            let take = rest.num_rows().min(self.row_group_size - encoded);
+            let head = rest.slice(0, take);
+            rest = rest.slice(take, rest.num_rows() - take);
+            self.encode(&head)?;
+            let group = self.group.as_ref().map_or((0, 0), |g| (g.rows, g.memory()));
+            if group.0 >= self.row_group_size || group.1 >= MAX_ROW_GROUP_MEMORY {
+                self.flush_row_group()?;
             }
         }
-        let threads = if self.pending_rows < PARALLEL_MIN_ROWS {
-            1
-        } else {
-            self.threads
-        };
-        let jobs: Vec<_> = self.columns.iter_mut().zip(leaves).collect();
-        parallel_map(jobs, threads, |(writer, leaves)| {
-            leaves.iter().try_for_each(|leaf| writer.write(leaf))
-        })?;
-        self.encoded_rows += self.pending_rows;
-        self.pending_rows = 0;
-        self.pending_memory = 0;
         Ok(())
     }
 
-    /// Closes the open row group (finishing each column in parallel) and appends it.
-    fn flush_row_group(&mut self) -> Result<()> {
-        self.encode_pending()?;
-        if self.columns.is_empty() {
-            return Ok(());
+    /// Waits for the flusher to append what it was given, then measures the open row group.
+    fn measure(&mut self) -> Result<usize> {
+        if self.in_flight {
+            let (reply, done) = sync_channel(1);
+            if self.flusher()?.queue.send(Flush::Wait(reply)).is_err() || done.recv().is_err() {
+                return Err(self.flusher_failure());
+            }
+            self.in_flight = false;
         }
-        let columns = std::mem::take(&mut self.columns);
-        let threads = if self.encoded_rows < PARALLEL_MIN_ROWS {
-            1
-        } else {
-            self.threads
-        };
-        let chunks = parallel_map(columns, threads, ArrowColumnWriter::close)?;
-        let mut row_group = self.file.next_row_group().map_err(parquet_error)?;
-        for chunk in chunks {
-            chunk
-                .append_to_row_group(&mut row_group)
-                .map_err(parquet_error)?;
-        }
-        row_group.close().map_err(parquet_error)?;
-        self.encoded_rows = 0;
-        Ok(())
+        self.group.as_mut().map_or(Ok(0), RowGroup::measure)
     }
 
-    /// The open row group's size estimate.
-    fn encoded_bytes(&self) -> usize {
-        self.columns
-            .iter()
-            .map(ArrowColumnWriter::get_estimated_total_bytes)
-            .sum()
+    /// Stops the threads after a failure: the file can no longer be completed.
+    fn fail<T>(&mut self, result: Result<T>) -> Result<T> {
+        if result.is_err() {
+            self.abandon();
+        }
+        result
+    }
+
+    /// Cancels and joins every thread.
+    fn abandon(&mut self) {
+        self.group = None;
+        if let Some(flusher) = self.flusher.take() {
+            flusher.abandoned.store(true, Ordering::Relaxed);
+            // The file is abandoned: how its thread ended no longer matters.
+            let _ = flusher.join();
+        }
     }
 }
 
-impl<W: Write + Send> FormatWriter<W> for ParquetWriter<W> {
+impl<W: Write + Send + 'static> FormatWriter<W> for ParquetWriter<W> {
     fn write(&mut self, batch: &RecordBatch) -> Result<()> {
-        let mut rest = batch.clone();
-        while rest.num_rows() > 0 {
-            let room = self.row_group_size - self.encoded_rows - self.pending_rows;
-            let take = rest.num_rows().min(room);
-            let head = rest.slice(0, take);
-            rest = rest.slice(take, rest.num_rows() - take);
-            self.pending_memory += head.get_array_memory_size();
-            self.pending_rows += take;
-            self.pending.push(head);
-            let group_full = self.encoded_rows + self.pending_rows >= self.row_group_size;
-            if group_full {
-                self.flush_row_group()?;
-            } else if self.pending_rows >= ENCODE_ROWS || self.pending_memory >= ENCODE_MEMORY {
-                self.encode_pending()?;
-                let memory: usize = self
-                    .columns
-                    .iter()
-                    .map(ArrowColumnWriter::memory_size)
-                    .sum();
-                if memory >= MAX_ROW_GROUP_MEMORY {
-                    self.flush_row_group()?;
-                }
-            }
-        }
-        Ok(())
+        let written = self.write_batch(batch);
+        self.fail(written)
     }
 
-    /// Encodes the pending rows first, so that size-based rotation sees a measured size.
+    /// Waits for the encoders and the flusher to catch up, so that size-based rotation sees a
+    /// measured size.
     fn buffered_bytes(&mut self) -> Result<usize> {
-        self.encode_pending()?;
-        Ok(self.encoded_bytes())
+        let measured = self.measure();
+        self.fail(measured)
     }
 
     fn finish(mut self: Box<Self>) -> Result<W> {
-        self.flush_row_group()?;
-        self.file.into_inner().map_err(parquet_error)
+        let flushed = self.flush_row_group();
+        self.fail(flushed)?;
+        let flusher = self.flusher.take().ok_or_else(failed_earlier)?;
+        flusher.join()?.into_inner().map_err(parquet_error)
     }
 }
 
-/// Runs `job` on every item on up to `threads` threads (this one included) and returns the
-/// results in item order, or the first error in item order.
-fn parallel_map<T: Send, R: Send>(
-    items: Vec<T>,
-    threads: usize,
-    job: impl Fn(T) -> parquet::errors::Result<R> + Sync,
-) -> Result<Vec<R>> {
-    let threads = threads.min(items.len());
-    if threads <= 1 {
-        return items
-            .into_iter()
-            .map(|item| job(item).map_err(parquet_error))
-            .collect();
+impl<W: Write + Send + 'static> Drop for ParquetWriter<W> {
+    fn drop(&mut self) {
+        self.abandon();
     }
-    let count = items.len();
-    let queue = Mutex::new(items.into_iter().enumerate());
-    let results = Mutex::new((0..count).map(|_| None).collect::<Vec<_>>());
-    let work = || {
-        loop {
-            let next = queue.lock().unwrap_or_else(PoisonError::into_inner).next();
-            let Some((index, item)) = next else { break };
-            let result = job(item);
-            results.lock().unwrap_or_else(PoisonError::into_inner)[index] = Some(result);
-        }
-    };
-    std::thread::scope(|scope| {
-        for _ in 1..threads {
-            scope.spawn(work);
-        }
-        work();
-    });
-    results
-        .into_inner()
-        .unwrap_or_else(PoisonError::into_inner)
-        .into_iter()
-        .map(|r| match r {
-            Some(r) => r.map_err(parquet_error),
-            None => Err(Error::new(
-                ErrorKind::Unexpected,
-                "a parquet encoding job did not run",
-            )),
-        })
-        .collect()
 }
 
 pub(crate) fn open<W: Write + Send + 'static>(
@@ -329,19 +604,18 @@ pub(crate) fn open<W: Write + Send + 'static>(
     let file = SerializedFileWriter::new(out, parquet_schema.root_schema_ptr(), Arc::new(props))
         .map_err(parquet_error)?;
     let factory = ArrowRowGroupWriterFactory::new(&file, schema.clone());
+    let flusher = Flusher::start(file)?;
     let leaves = parquet_schema.num_columns().max(1);
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     Ok(Box::new(ParquetWriter {
-        file,
+        flusher: Some(flusher),
         factory,
         schema: schema.clone(),
-        columns: Vec::new(),
-        pending: Vec::new(),
-        pending_rows: 0,
-        pending_memory: 0,
-        encoded_rows: 0,
+        group: None,
+        groups: 0,
+        in_flight: false,
         row_group_size: options.row_group_size,
-        threads: cores.min(leaves),
+        threads: leaves.min(cores * ENCODERS_PER_CORE),
     }))
 }
 
@@ -400,18 +674,82 @@ mod tests {
         assert_eq!(read, concat_batches(&schema, &batches).unwrap());
     }
 
+    fn batches(rows: usize) -> Vec<RecordBatch> {
+        let config = Config {
+            rows: (rows * 4) as u64,
+            profile: Profile::All,
+            ..Default::default()
+        };
+        (0..4)
+            .map(|i| generate_batch(&config, (i * rows) as u64, rows, None).unwrap())
+            .collect()
+    }
+
+    /// Dropping a writer with a row group being appended and another being encoded (a
+    /// cancelled export) stops and joins its threads without panicking.
     #[test]
-    fn parallel_map_keeps_order_and_the_first_error() {
-        let out = parallel_map((0..100).collect(), 4, |i: i32| Ok(i * 2)).unwrap();
-        assert_eq!(out, (0..100).map(|i| i * 2).collect::<Vec<_>>());
-        let err = parallel_map((0..100).collect(), 4, |i: i32| {
-            if i % 30 == 29 {
-                Err(ParquetError::General(format!("job {i}")))
-            } else {
-                Ok(i)
+    fn dropped_writer_joins_its_threads() {
+        let batches = batches(5000);
+        let mut writer = open(&batches[0].schema(), &options("7000"), Vec::new()).unwrap();
+        for b in &batches {
+            writer.write(b).unwrap();
+        }
+        drop(writer);
+    }
+
+    /// Size-based rotation sees every row handed to the writer, appended or not.
+    #[test]
+    fn buffered_bytes_counts_queued_rows() {
+        let batches = batches(5000);
+        let mut writer = open(&batches[0].schema(), &options("7000"), Vec::new()).unwrap();
+        assert_eq!(writer.buffered_bytes().unwrap(), 0);
+        writer.write(&batches[0]).unwrap();
+        let one = writer.buffered_bytes().unwrap();
+        assert!(one > 0);
+        writer.write(&batches[1]).unwrap();
+        assert!(writer.buffered_bytes().unwrap() > 0);
+        writer.finish().unwrap();
+    }
+
+    /// Fails every write after the first `ok` bytes.
+    struct Failing {
+        ok: usize,
+    }
+
+    impl Write for Failing {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            if self.ok < buf.len() {
+                return Err(io::Error::other("disk full"));
             }
-        })
-        .unwrap_err();
-        assert_eq!(err.message(), "parquet: Parquet error: job 29");
+            self.ok -= buf.len();
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// A failure of the file surfaces as an I/O error, at a later write or at the end, and
+    /// the writer refuses further work.
+    #[test]
+    fn append_failure_surfaces() {
+        let batches = batches(5000);
+        let mut writer = open(&batches[0].schema(), &options("7000"), Failing { ok: 4 }).unwrap();
+        let mut failure = None;
+        for b in &batches {
+            if let Err(err) = writer.write(b) {
+                failure = Some(err);
+                break;
+            }
+        }
+        let err = match failure {
+            Some(err) => {
+                assert!(writer.write(&batches[0]).is_err());
+                err
+            }
+            None => writer.finish().err().unwrap(),
+        };
+        assert_eq!(err.kind(), ErrorKind::Io, "{err}");
     }
 }
