@@ -12,4 +12,5 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r tests/interop/requirements.txt
 
-ARROWPORT_BIN="$(pwd)/target/debug/arrowport" "$venv/bin/python" -m pytest -q tests/interop
+target_dir=$(cargo metadata --format-version 1 --no-deps | "$venv/bin/python" -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+ARROWPORT_BIN="$target_dir/debug/arrowport" "$venv/bin/python" -m pytest -q tests/interop
