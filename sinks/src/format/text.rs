@@ -1,13 +1,12 @@
 //! What the text formats (JSON, CSV) share.
 //!
 //! Both render values through arrow's display kernels, which print a zoned timestamp in its
-//! zone. This build of arrow knows fixed offsets (`+08:00`) but no zone database (its
-//! `chrono-tz` feature is off), so a column whose zone it cannot resolve is relabelled
-//! `+00:00`: the same instants, printed in UTC with an explicit offset, so any ISO-8601 reader
-//! gets them back exactly. For UTC by name (`UTC`, `Etc/UTC`, …) that changes nothing a reader
-//! can see; for another named zone (`Asia/Shanghai`) the local wall time is lost, so the sink
-//! warns (see [`zones_shown_in_utc`]). With `chrono-tz` enabled, named zones resolve and are
-//! printed in their own zone.
+//! zone, with its offset (`2024-01-01T08:00:00+08:00`): the JSON and CSV features enable arrow's
+//! `chrono-tz`, so named zones such as `Asia/Shanghai` keep their local wall time. A zone arrow
+//! cannot resolve (a misspelt or unknown name) is relabelled `+00:00`: the same instants,
+//! printed in UTC with an explicit offset, so any ISO-8601 reader gets them back exactly; for a
+//! name other than UTC the sink warns that the local wall time is lost (see
+//! [`zones_shown_in_utc`]).
 
 use std::sync::Arc;
 
