@@ -34,13 +34,6 @@ pub enum ErrorKind {
     Unexpected,
 }
 
-impl ErrorKind {
-    /// Whether this kind is the user's to fix by changing the invocation (exit code 2).
-    pub fn is_usage(self) -> bool {
-        matches!(self, ErrorKind::Config)
-    }
-}
-
 impl fmt::Display for ErrorKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let s = match self {

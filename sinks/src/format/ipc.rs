@@ -20,37 +20,30 @@ fn options() -> IpcWriteOptions {
     IpcWriteOptions::default().with_dictionary_handling(DictionaryHandling::Delta)
 }
 
-struct IpcFile<W: Write>(FileWriter<W>);
+/// The file and stream writers differ only in framing: one adapter shape for both.
+macro_rules! ipc_writer {
+    ($name:ident, $writer:ident) => {
+        struct $name<W: Write>($writer<W>);
 
-impl<W: Write + Send> FormatWriter<W> for IpcFile<W> {
-    fn write(&mut self, batch: &RecordBatch) -> Result<()> {
-        Ok(self.0.write(batch)?)
-    }
+        impl<W: Write + Send> FormatWriter<W> for $name<W> {
+            fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+                Ok(self.0.write(batch)?)
+            }
 
-    fn buffered_bytes(&mut self) -> Result<usize> {
-        Ok(0)
-    }
+            /// IPC writes each batch through at once: nothing is held back.
+            fn buffered_bytes(&mut self) -> Result<usize> {
+                Ok(0)
+            }
 
-    fn finish(self: Box<Self>) -> Result<W> {
-        Ok(self.0.into_inner()?)
-    }
+            fn finish(self: Box<Self>) -> Result<W> {
+                Ok(self.0.into_inner()?)
+            }
+        }
+    };
 }
 
-struct IpcStream<W: Write>(StreamWriter<W>);
-
-impl<W: Write + Send> FormatWriter<W> for IpcStream<W> {
-    fn write(&mut self, batch: &RecordBatch) -> Result<()> {
-        Ok(self.0.write(batch)?)
-    }
-
-    fn buffered_bytes(&mut self) -> Result<usize> {
-        Ok(0)
-    }
-
-    fn finish(self: Box<Self>) -> Result<W> {
-        Ok(self.0.into_inner()?)
-    }
-}
+ipc_writer!(IpcFile, FileWriter);
+ipc_writer!(IpcStream, StreamWriter);
 
 pub(crate) fn open_file<W: Write + Send + 'static>(
     schema: &SchemaRef,
