@@ -113,6 +113,12 @@ impl Error {
         self
     }
 
+    /// Marks the error as permanent: repeating the request is not safe or not useful.
+    pub fn permanent(mut self) -> Self {
+        self.temporary = false;
+        self
+    }
+
     /// Adds a key/value pair of context (plugin, request_id, task_id, path, …).
     pub fn with_context(mut self, key: &'static str, value: impl fmt::Display) -> Self {
         self.context.push((key, value.to_string()));

@@ -4,6 +4,8 @@
 
 pub mod context;
 pub mod error;
+#[cfg(feature = "http")]
+pub mod http;
 pub mod job;
 pub mod options;
 pub mod pipeline;
