@@ -3,6 +3,7 @@
 
 use arrowport_datagen as _;
 use arrowport_sinks as _;
+use arrowport_vikingdb as _;
 
 #[cfg(test)]
 mod tests {
@@ -11,7 +12,7 @@ mod tests {
     #[test]
     fn registered_plugin_set() {
         let sources: Vec<_> = source_plugins().iter().map(|p| p.name).collect();
-        assert_eq!(sources, ["datagen"]);
+        assert_eq!(sources, ["datagen", "vikingdb"]);
         let sinks: Vec<_> = sink_plugins().iter().map(|p| p.name).collect();
         assert_eq!(
             sinks,

@@ -1,0 +1,121 @@
+//! Reads one object front to back in ranged pieces, checksumming every byte in order, so the
+//! whole object's size and CRC-64 are verified even though it is never held in memory whole.
+
+use arrowport_core::{Context, Result};
+use bytes::{Bytes, BytesMut};
+
+use crate::crc64::Crc64;
+use crate::tos::{ObjectInfo, TosClient, crc_mismatch};
+
+#[derive(Debug)]
+pub(crate) struct ObjectCursor {
+    tos: TosClient,
+    bucket: String,
+    object: ObjectInfo,
+    /// Every byte before this offset went through `crc`.
+    pos: u64,
+    crc: Crc64,
+    /// The object's last bytes, fetched early (a Parquet footer) and reused at the end.
+    tail: Option<(u64, Bytes)>,
+}
+
+impl ObjectCursor {
+    pub(crate) fn new(tos: TosClient, bucket: String, object: ObjectInfo) -> Self {
+        ObjectCursor {
+            tos,
+            bucket,
+            object,
+            pos: 0,
+            crc: Crc64::new(),
+            tail: None,
+        }
+    }
+
+    pub(crate) fn key(&self) -> &str {
+        &self.object.key
+    }
+
+    pub(crate) fn size(&self) -> u64 {
+        self.object.size
+    }
+
+    pub(crate) fn pos(&self) -> u64 {
+        self.pos
+    }
+
+    /// The last `len` bytes, kept for [`Self::read_to`] to reuse instead of fetching twice.
+    pub(crate) async fn read_tail(&mut self, len: u64, cx: &Context) -> Result<Bytes> {
+        let start = self.object.size - len.min(self.object.size);
+        if let Some((have, bytes)) = &self.tail
+            && *have <= start
+        {
+            return Ok(bytes.slice((start - have) as usize..));
+        }
+        let bytes = self.fetch(start..self.object.size, cx).await?;
+        self.tail = Some((start, bytes.clone()));
+        Ok(bytes)
+    }
+
+    /// Bytes from the current position up to `end`, checksummed.
+    pub(crate) async fn read_to(&mut self, end: u64, cx: &Context) -> Result<Bytes> {
+        let end = end.min(self.object.size);
+        if end <= self.pos {
+            return Ok(Bytes::new());
+        }
+        let bytes = match self.tail.clone() {
+            Some((tail_start, tail)) if end > tail_start => {
+                let cached = tail.slice(
+                    (self.pos.max(tail_start) - tail_start) as usize..(end - tail_start) as usize,
+                );
+                if self.pos >= tail_start {
+                    cached
+                } else {
+                    let mut joined =
+                        BytesMut::from(&self.fetch(self.pos..tail_start, cx).await?[..]);
+                    joined.extend_from_slice(&cached);
+                    joined.freeze()
+                }
+            }
+            _ => self.fetch(self.pos..end, cx).await?,
+        };
+        self.crc.update(&bytes);
+        self.pos = end;
+        Ok(bytes)
+    }
+
+    /// Reads whatever is left and checks the CRC-64 the listing (or HeadObject) states.
+    pub(crate) async fn finish(mut self, cx: &Context) -> Result<()> {
+        while self.pos < self.object.size {
+            let end = (self.pos + super::CHUNK).min(self.object.size);
+            self.read_to(end, cx).await?;
+        }
+        let expected = match self.object.crc64 {
+            Some(crc) => Some(crc),
+            None => {
+                self.tos
+                    .head(&self.bucket, &self.object.key, cx)
+                    .await?
+                    .crc64
+            }
+        };
+        match expected {
+            Some(expected) if expected != self.crc.finish() => {
+                Err(crc_mismatch(&self.object.key, expected, self.crc.finish()))
+            }
+            Some(_) => Ok(()),
+            None => {
+                cx.warn(format!(
+                    "TOS states no CRC-64 for `{}`; only its size was checked",
+                    self.object.key
+                ));
+                Ok(())
+            }
+        }
+    }
+
+    async fn fetch(&self, range: std::ops::Range<u64>, cx: &Context) -> Result<Bytes> {
+        self.tos
+            .get_range(&self.bucket, &self.object.key, range, cx)
+            .await
+    }
+}

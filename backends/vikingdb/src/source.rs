@@ -1,0 +1,208 @@
+//! The VikingDB [`ExportSource`]: schema from `collection/info`, rows from an export task's
+//! files on TOS, read in parallel and delivered in file order.
+
+use std::sync::Arc;
+
+use arrow::datatypes::SchemaRef;
+use arrowport_core::options::suggestion;
+use arrowport_core::pipeline::project_schema;
+use arrowport_core::stream::ordered_parallel;
+use arrowport_core::{
+    Context, Error, ExportSource, RecordBatchStreamAdapter, Result, Scan,
+    SendableRecordBatchStream, SourceCapabilities, Split, async_trait,
+};
+use futures::StreamExt;
+use tokio::sync::OnceCell;
+
+use crate::client::ApiClient;
+use crate::config::{Config, parse_endpoint};
+use crate::model::CollectionInfo;
+use crate::read::{is_data_object, read_object};
+use crate::sign::Credentials;
+use crate::tos::TosClient;
+use crate::{NAME, task};
+
+/// Batches each running download may hold ahead of the consumer.
+const BUFFER: usize = 4;
+
+/// Rows per batch unless the scan asks otherwise.
+const DEFAULT_BATCH_SIZE: usize = 8192;
+
+/// Exports one collection. Building it is pure; the first call that needs the service
+/// connects and fetches the collection's schema, once.
+#[derive(Debug)]
+pub struct VikingDbSource {
+    config: Config,
+    connected: OnceCell<Arc<Connected>>,
+}
+
+#[derive(Debug)]
+struct Connected {
+    api: ApiClient,
+    tos: TosClient,
+    schema: SchemaRef,
+}
+
+impl VikingDbSource {
+    pub fn new(config: Config) -> Self {
+        VikingDbSource {
+            config,
+            connected: OnceCell::new(),
+        }
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    async fn connect(&self, cx: &Context) -> Result<Arc<Connected>> {
+        self.connected
+            .get_or_try_init(|| async {
+                let credentials = Arc::new(credentials(&self.config)?);
+                let http = arrowport_core::http::client(cx.http())?;
+                let api = ApiClient::new(
+                    http.clone(),
+                    parse_endpoint("endpoint", &self.config.endpoint)?,
+                    self.config.region.clone(),
+                    self.config.service.clone(),
+                    credentials.clone(),
+                );
+                let tos = TosClient::new(
+                    http,
+                    parse_endpoint("tos_endpoint", &self.config.tos_endpoint())?,
+                    self.config.tos_region.clone(),
+                    self.config.tos_path_style,
+                    credentials,
+                );
+                let info = api.collection_info(&self.config.collection, cx).await?;
+                let schema = info.arrow_schema()?;
+                check_filter_fields(&self.config, &info)?;
+                Ok(Arc::new(Connected { api, tos, schema }))
+            })
+            .await
+            .cloned()
+    }
+}
+
+#[async_trait]
+impl ExportSource for VikingDbSource {
+    async fn schema(&self, cx: &Context) -> Result<SchemaRef> {
+        Ok(self.connect(cx).await?.schema.clone())
+    }
+
+    /// Without a task there is nothing to split yet: creating one costs money, so planning
+    /// only lists the files of a task given by `task_id`.
+    async fn plan(&self, _scan: &Scan, cx: &Context) -> Result<Vec<Split>> {
+        let conn = self.connect(cx).await?;
+        let Some(task_id) = &self.config.task_id else {
+            return Ok(vec![Split::new(
+                0,
+                format!(
+                    "an export task of collection `{}` into tos://{}/ (created when the export starts)",
+                    self.config.collection,
+                    self.config.tos_path.as_deref().unwrap_or_default()
+                ),
+            )]);
+        };
+        let task = conn.api.task_info(task_id, cx).await?;
+        if task.status != "done" {
+            return Ok(vec![Split::new(
+                0,
+                format!(
+                    "task {task_id} is `{}`; its files are listed once it is done",
+                    task.status
+                ),
+            )]);
+        }
+        let (bucket, prefix) = task
+            .tos_path()
+            .and_then(crate::config::split_tos_path)
+            .ok_or_else(|| Error::config(format!("{NAME}: task {task_id} names no tos_path")))?;
+        let objects = conn.tos.list(&bucket, &format!("{prefix}/"), cx).await?;
+        Ok(objects
+            .into_iter()
+            .filter(|o| is_data_object(o, self.config.file_type))
+            .enumerate()
+            .map(|(i, o)| Split::new(i, format!("tos://{bucket}/{}", o.key)).with_bytes(o.size))
+            .collect())
+    }
+
+    async fn open(&self, scan: &Scan, cx: &Context) -> Result<SendableRecordBatchStream> {
+        let conn = self.connect(cx).await?;
+        let target = project_schema(&conn.schema, scan.columns.as_deref())?;
+        let parallelism = scan.parallelism_or(cx);
+        let batch_size = scan.batch_size.unwrap_or(DEFAULT_BATCH_SIZE);
+        let config = self.config.clone();
+        let cx = cx.clone();
+        let schema = target.clone();
+        // Nothing remote happens until the stream is first polled.
+        let stream = futures::stream::once(async move {
+            let files = task::run(&config, &conn.api, &conn.tos, &cx).await;
+            match files {
+                Ok(files) => {
+                    let tos = conn.tos.clone();
+                    ordered_parallel(files.objects, parallelism, BUFFER, move |object| {
+                        read_object(
+                            tos.clone(),
+                            files.bucket.clone(),
+                            object,
+                            files.file_type,
+                            target.clone(),
+                            batch_size,
+                            cx.clone(),
+                        )
+                    })
+                }
+                Err(e) => futures::stream::once(async { Err(e) }).boxed(),
+            }
+        })
+        .flatten();
+        Ok(RecordBatchStreamAdapter::sendable(schema, stream))
+    }
+
+    fn capabilities(&self) -> SourceCapabilities {
+        SourceCapabilities::new(true, false)
+    }
+}
+
+/// Credentials from the environment variables the config names (the SDK's by default).
+fn credentials(config: &Config) -> Result<Credentials> {
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    match (var(&config.access_key_env), var(&config.secret_key_env)) {
+        (Some(ak), Some(sk)) => {
+            let credentials = Credentials::new(ak, sk);
+            Ok(match var(&config.session_token_env) {
+                Some(token) => credentials.with_session_token(token),
+                None => credentials,
+            })
+        }
+        _ => Err(Error::config(format!(
+            "{NAME}: missing credentials: set {} and {} (and {} for STS), or name other \
+             variables with the access_key_env / secret_key_env options",
+            config.access_key_env, config.secret_key_env, config.session_token_env
+        ))
+        .with_context("plugin", NAME)),
+    }
+}
+
+/// A filter on a field the collection lacks would only fail later, on the server, after the
+/// user waited; say so now.
+fn check_filter_fields(config: &Config, info: &CollectionInfo) -> Result<()> {
+    let Some(filter) = &config.filter else {
+        return Ok(());
+    };
+    let names: Vec<&str> = info.fields.iter().map(|f| f.name.as_str()).collect();
+    match filter
+        .fields()
+        .into_iter()
+        .find(|f| !names.contains(&f.as_str()))
+    {
+        Some(unknown) => Err(Error::config(format!(
+            "{NAME}: the filter names field `{unknown}`, which collection `{}` does not have{}",
+            config.collection,
+            suggestion(&unknown, &names)
+        ))
+        .with_context("plugin", NAME)),
+        None => Ok(()),
+    }
+}
