@@ -1,4 +1,6 @@
 //! Loopback emulators and conformance suites for arrowport plugins.
 #![forbid(unsafe_code)]
 
+pub mod http;
 pub mod sink_conformance;
+pub mod vikingdb;

@@ -18,6 +18,10 @@ pub const MAX_DIM: usize = 1 << 16;
 /// Vector width of the `vectors` profile when `dim` is not given.
 pub const DEFAULT_DIM: usize = 768;
 
+/// Vector width of the `vikingdb` profile when `dim` is not given: small, so emulated
+/// collections stay cheap, and a multiple of 4 as VikingDB requires.
+pub const VIKINGDB_DEFAULT_DIM: usize = 128;
+
 /// Which set of columns to generate.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -29,6 +33,8 @@ pub enum Profile {
     Narrow,
     /// An id, a text and a dense vector per row, like a vector database collection.
     Vectors,
+    /// One non-null column per VikingDB field type, as a VikingDB collection holds them.
+    Vikingdb,
 }
 
 impl Profile {
@@ -38,7 +44,22 @@ impl Profile {
             Profile::All => "all",
             Profile::Narrow => "narrow",
             Profile::Vectors => "vectors",
+            Profile::Vikingdb => "vikingdb",
         }
+    }
+
+    /// Vector width when `dim` is not given: [`DEFAULT_DIM`], or [`VIKINGDB_DEFAULT_DIM`] for
+    /// `vikingdb`. Profiles without a `dim` ignore it.
+    pub fn default_dim(self) -> usize {
+        match self {
+            Profile::Vikingdb => VIKINGDB_DEFAULT_DIM,
+            Profile::All | Profile::Narrow | Profile::Vectors => DEFAULT_DIM,
+        }
+    }
+
+    /// Whether the `dim` option applies.
+    fn has_dim(self) -> bool {
+        matches!(self, Profile::Vectors | Profile::Vikingdb)
     }
 }
 
@@ -63,7 +84,8 @@ pub struct Config {
     pub batch_size: usize,
     /// The column set.
     pub profile: Profile,
-    /// Vector width of the `vectors` profile (default [`DEFAULT_DIM`]).
+    /// Vector width of the `vectors` and `vikingdb` profiles (default
+    /// [`Profile::default_dim`]).
     pub dim: Option<usize>,
 }
 
@@ -103,20 +125,22 @@ impl Config {
                 self.rows
             )));
         }
-        match (self.dim, self.profile) {
-            (Some(dim), Profile::Vectors) if dim == 0 || dim > MAX_DIM => Err(invalid(format!(
+        match self.dim {
+            Some(_) if !self.profile.has_dim() => Err(invalid(format!(
+                "option `dim` only applies to profile=vectors and profile=vikingdb, not \
+                 profile={}",
+                self.profile
+            ))),
+            Some(dim) if dim == 0 || dim > MAX_DIM => Err(invalid(format!(
                 "option `dim` must be between 1 and {MAX_DIM}, got {dim}"
             ))),
-            (Some(_), Profile::Vectors) | (None, _) => Ok(()),
-            (Some(_), other) => Err(invalid(format!(
-                "option `dim` only applies to profile=vectors, not profile={other}"
-            ))),
+            _ => Ok(()),
         }
     }
 
-    /// The vector width of the `vectors` profile.
+    /// The vector width of the `vectors` and `vikingdb` profiles.
     pub fn vector_dim(&self) -> usize {
-        self.dim.unwrap_or(DEFAULT_DIM)
+        self.dim.unwrap_or(self.profile.default_dim())
     }
 }
 
@@ -181,7 +205,7 @@ mod tests {
         let err = Config::from_options(&options(&[("profile", "wide")])).unwrap_err();
         assert_eq!(
             err.message(),
-            "datagen: option `profile`: `wide` is not one of all, narrow, vectors"
+            "datagen: option `profile`: `wide` is not one of all, narrow, vectors, vikingdb"
         );
     }
 
@@ -235,11 +259,18 @@ mod tests {
                 err.message()
             );
         }
-        let ok = Config {
-            profile: Profile::Vectors,
-            dim: Some(MAX_DIM),
+        for profile in [Profile::Vectors, Profile::Vikingdb] {
+            let ok = Config {
+                profile,
+                dim: Some(MAX_DIM),
+                ..Config::default()
+            };
+            ok.validate().unwrap();
+        }
+        let viking = Config {
+            profile: Profile::Vikingdb,
             ..Config::default()
         };
-        ok.validate().unwrap();
+        assert_eq!(viking.vector_dim(), VIKINGDB_DEFAULT_DIM);
     }
 }

@@ -14,7 +14,7 @@ use arrowport_core::{Error, Result};
 
 use self::columns::{ColumnSpec, Kind};
 use self::text::{AWKWARD, CATEGORIES, SOURCES, TAGS, WORDS};
-use crate::config::{Config, DEFAULT_DIM, MAX_BATCH_SIZE, MAX_DIM, Profile};
+use crate::config::{Config, MAX_BATCH_SIZE, MAX_DIM, Profile};
 
 /// Width of the `embedding` column of the `all` profile.
 const ALL_EMBEDDING_DIM: usize = 128;
@@ -131,7 +131,8 @@ const NARROW: &[ColumnSpec] = &[
     FLAG,
 ];
 
-/// The columns of a profile; `dim` is the vector width of the `vectors` profile.
+/// The columns of a profile; `dim` is the vector width of the `vectors` and `vikingdb`
+/// profiles.
 fn columns(profile: Profile, dim: usize) -> Vec<ColumnSpec> {
     match profile {
         Profile::All => ALL.to_vec(),
@@ -154,13 +155,62 @@ fn columns(profile: Profile, dim: usize) -> Vec<ColumnSpec> {
                 },
             ),
         ],
+        Profile::Vikingdb => vikingdb(dim),
     }
 }
 
-/// The schema of a profile. `dim` is the vector width of the `vectors` profile (default 768,
-/// clamped to `1..=65536` as [`Config::validate`] requires) and is ignored by the others.
+/// A VikingDB collection: one column per VikingDB field type (`body` is the `text` one).
+/// VikingDB stores defaults, never nulls, so no column holds a null at any level.
+fn vikingdb(dim: usize) -> Vec<ColumnSpec> {
+    vec![
+        ID,
+        ColumnSpec::new(
+            "title",
+            Kind::Words {
+                table: WORDS,
+                min: 1,
+                max: 4,
+            },
+        )
+        .required(),
+        // Awkward text: quotes, newlines and tabs that the JSON export must escape.
+        ColumnSpec::new(
+            "body",
+            Kind::Words {
+                table: AWKWARD,
+                min: 1,
+                max: 3,
+            },
+        )
+        .required(),
+        CATEGORY.required(),
+        ColumnSpec::new("score", Kind::Float32 { lo: 0.0, hi: 1.0 }).required(),
+        FLAG.required(),
+        ColumnSpec::new(
+            "tags",
+            Kind::ListWords {
+                table: TAGS,
+                max: 4,
+            },
+        )
+        .required(),
+        ColumnSpec::new("codes", Kind::ListInt64).required(),
+        ColumnSpec::new(
+            "vector",
+            Kind::Vector {
+                dim,
+                nullable: false,
+            },
+        ),
+        ColumnSpec::new("sparse", Kind::Sparse).required(),
+    ]
+}
+
+/// The schema of a profile. `dim` is the vector width of the `vectors` and `vikingdb` profiles
+/// (default [`Profile::default_dim`], clamped to `1..=65536` as [`Config::validate`] requires)
+/// and is ignored by the others.
 pub fn schema_of(profile: Profile, dim: Option<usize>) -> SchemaRef {
-    let dim = dim.unwrap_or(DEFAULT_DIM).clamp(1, MAX_DIM);
+    let dim = dim.unwrap_or(profile.default_dim()).clamp(1, MAX_DIM);
     Arc::new(Schema::new(
         columns(profile, dim)
             .iter()
@@ -246,7 +296,7 @@ impl Generator {
         let arrays = self
             .columns
             .iter()
-            .map(|(spec, key)| columns::array(spec.kind, *key, start, len, None))
+            .map(|(spec, key)| columns::array(spec, *key, start, len, None))
             .collect::<Result<Vec<_>>>()?;
         // The row count matters for an empty projection, which has no column to carry it.
         let options = RecordBatchOptions::new().with_row_count(Some(len));
@@ -260,6 +310,7 @@ impl Generator {
 
 #[cfg(test)]
 mod tests {
+    use arrow::array::Array;
     use arrow::compute::concat_batches;
     use arrow::datatypes::DataType;
 
@@ -275,7 +326,12 @@ mod tests {
 
     #[test]
     fn batches_do_not_depend_on_how_rows_are_cut() {
-        for profile in [Profile::All, Profile::Narrow, Profile::Vectors] {
+        for profile in [
+            Profile::All,
+            Profile::Narrow,
+            Profile::Vectors,
+            Profile::Vikingdb,
+        ] {
             let cfg = config(profile);
             let whole = generate_batch(&cfg, 0, 1000, None).unwrap();
             let parts: Vec<_> = [(0, 1), (1, 332), (333, 600), (933, 67)]
@@ -336,6 +392,22 @@ mod tests {
                 narrow.column_by_name(name),
                 "{name}"
             );
+        }
+        // Required columns fill the nullable ones' nulls and keep their values.
+        let viking = generate_batch(&config(Profile::Vikingdb), 0, 200, None).unwrap();
+        for name in ["id", "category", "flag"] {
+            let (nullable, required) = (
+                all.column_by_name(name).unwrap(),
+                viking.column_by_name(name).unwrap(),
+            );
+            assert_eq!(required.null_count(), 0);
+            for i in (0..200).filter(|&i| nullable.is_valid(i)) {
+                assert_eq!(
+                    nullable.slice(i, 1).to_data(),
+                    required.slice(i, 1).to_data(),
+                    "{name} {i}"
+                );
+            }
         }
     }
 

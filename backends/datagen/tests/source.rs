@@ -451,3 +451,74 @@ async fn the_export_pipeline_accepts_the_stream_and_its_promise() {
         2500
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_vikingdb_profile_has_every_field_type_and_no_nulls_anywhere() {
+    let entries = Field::new(
+        "entries",
+        DataType::Struct(
+            vec![
+                Field::new("keys", DataType::Utf8, false),
+                Field::new("values", DataType::Float32, true),
+            ]
+            .into(),
+        ),
+        false,
+    );
+    let expected = |dim| {
+        Schema::new(vec![
+            Field::new("id", DataType::Int64, false),
+            Field::new("title", DataType::Utf8, false),
+            Field::new("body", DataType::Utf8, false),
+            Field::new("category", DataType::Utf8, false),
+            Field::new("score", DataType::Float32, false),
+            Field::new("flag", DataType::Boolean, false),
+            Field::new("tags", DataType::List(item(DataType::Utf8)), false),
+            Field::new("codes", DataType::List(item(DataType::Int64)), false),
+            Field::new(
+                "vector",
+                DataType::FixedSizeList(item(DataType::Float32), dim),
+                false,
+            ),
+            Field::new(
+                "sparse",
+                DataType::Map(Arc::new(entries.clone()), false),
+                false,
+            ),
+        ])
+    };
+    assert_eq!(*schema_of(Profile::Vikingdb, None), expected(128));
+    assert_eq!(*schema_of(Profile::Vikingdb, Some(8)), expected(8));
+
+    let src = DatagenSource::new(Config {
+        rows: 2000,
+        profile: Profile::Vikingdb,
+        dim: Some(8),
+        ..Default::default()
+    });
+    assert_eq!(
+        src.schema(&cx(2)).await.unwrap(),
+        schema_of(Profile::Vikingdb, Some(8))
+    );
+    let batch = concat(&src, &Scan::new(), &cx(2)).await;
+    assert_eq!(batch.num_rows(), 2000);
+    for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
+        assert_eq!(column.logical_null_count(), 0, "{}", field.name());
+    }
+    for name in ["tags", "codes"] {
+        let list = batch.column_by_name(name).unwrap().as_list::<i32>();
+        assert_eq!(list.values().null_count(), 0, "{name}");
+        assert!((0..2000).any(|i| list.value_length(i) == 0), "{name}");
+        assert!(list.values().len() > 2000, "{name}");
+    }
+    let body = batch.column_by_name("body").unwrap().as_string::<i32>();
+    assert!(
+        body.iter()
+            .flatten()
+            .any(|s| s.contains('\n') || s.contains('"'))
+    );
+
+    let err =
+        build_source(SourceSpec::parse("datagen://?profile=narrow&dim=8").unwrap()).unwrap_err();
+    assert!(err.message().contains("vikingdb"), "{}", err.message());
+}

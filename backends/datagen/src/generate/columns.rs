@@ -92,15 +92,34 @@ pub(crate) enum Kind {
 pub(crate) struct ColumnSpec {
     pub(crate) name: &'static str,
     pub(crate) kind: Kind,
+    /// Never null, nor are its list elements: for services that have defaults instead of
+    /// nulls (VikingDB). Values are those of the nullable column wherever that one has any.
+    required: bool,
 }
 
 impl ColumnSpec {
     pub(crate) const fn new(name: &'static str, kind: Kind) -> Self {
-        ColumnSpec { name, kind }
+        ColumnSpec {
+            name,
+            kind,
+            required: false,
+        }
+    }
+
+    /// The same column without nulls at any level.
+    pub(crate) const fn required(self) -> Self {
+        ColumnSpec {
+            required: true,
+            ..self
+        }
+    }
+
+    fn nullable(&self) -> bool {
+        !self.required && self.kind.nullable()
     }
 
     pub(crate) fn field(&self) -> Field {
-        Field::new(self.name, self.kind.data_type(), self.kind.nullable())
+        Field::new(self.name, self.kind.data_type(), self.nullable())
     }
 }
 
@@ -167,16 +186,17 @@ fn sparse_fields() -> Fields {
     ])
 }
 
-/// Rows `start..start + len` of the column keyed `key`. `parent` holds the nulls of an
+/// Rows `start..start + len` of the column `spec`, keyed `key`. `parent` holds the nulls of an
 /// enclosing struct: a child is null wherever its parent is, so no reader sees a value inside
 /// a null struct.
 pub(crate) fn array(
-    kind: Kind,
+    spec: &ColumnSpec,
     key: u64,
     start: u64,
     len: usize,
     parent: Option<&NullBuffer>,
 ) -> Result<ArrayRef> {
+    let kind = spec.kind;
     if kind == Kind::Id {
         // Callers keep start + len within i64 (see `Generator::batch`).
         return Ok(Arc::new(Int64Array::from_iter_values(
@@ -184,7 +204,7 @@ pub(crate) fn array(
         )));
     }
     let cells = cells(key, start, len);
-    let nulls = if kind.nullable() {
+    let nulls = if spec.nullable() {
         let own = NullBuffer::new(BooleanBuffer::collect_bool(len, |i| is_valid(cells[i])));
         NullBuffer::union(Some(&own), parent)
     } else {
@@ -231,14 +251,14 @@ pub(crate) fn array(
                     .with_precision_and_scale(DECIMAL_PRECISION, DECIMAL_SCALE)?,
             )
         }
-        Kind::ListInt64 => list_int64(&cells, nulls)?,
+        Kind::ListInt64 => list_int64(&cells, nulls, !spec.required)?,
         Kind::ListWords { table, max } => list_words(table, max, &cells, nulls)?,
         Kind::Vector { dim, .. } => vector(dim, &cells, nulls)?,
         Kind::Sparse => sparse(&cells, nulls)?,
         Kind::Struct(children) => {
             let arrays = children
                 .iter()
-                .map(|c| array(c.kind, column_key(key, c.name), start, len, nulls.as_ref()))
+                .map(|c| array(c, column_key(key, c.name), start, len, nulls.as_ref()))
                 .collect::<Result<Vec<_>>>()?;
             let fields: Fields = children.iter().map(ColumnSpec::field).collect();
             Arc::new(StructArray::try_new(fields, arrays, nulls)?)
@@ -347,7 +367,8 @@ fn list_lengths(cells: &[u64], nulls: Option<&NullBuffer>, max: u64) -> Vec<usiz
         .collect()
 }
 
-fn list_int64(cells: &[u64], nulls: Option<NullBuffer>) -> Result<ArrayRef> {
+/// `element_nulls` makes about 5 % of the elements null.
+fn list_int64(cells: &[u64], nulls: Option<NullBuffer>, element_nulls: bool) -> Result<ArrayRef> {
     let lengths = list_lengths(cells, nulls.as_ref(), MAX_INT_LIST);
     let total = lengths.iter().sum();
     let mut values = Vec::with_capacity(total);
@@ -356,7 +377,7 @@ fn list_int64(cells: &[u64], nulls: Option<NullBuffer>) -> Result<ArrayRef> {
         for j in 0..len {
             let e = sub(h, 1 + j as u64);
             values.push(below(e, 2_000_000_000) as i64 - 1_000_000_000);
-            valid.push(e & 0xFFFF >= ELEMENT_NULL_CUTOFF);
+            valid.push(!element_nulls || e & 0xFFFF >= ELEMENT_NULL_CUTOFF);
         }
     }
     let element_nulls = Some(NullBuffer::from(valid)).filter(|n| n.null_count() > 0);
@@ -472,7 +493,14 @@ mod tests {
     const N: usize = 2000;
 
     fn make(kind: Kind) -> ArrayRef {
-        array(kind, column_key(42, "test"), 0, N, None).unwrap()
+        array(
+            &ColumnSpec::new("test", kind),
+            column_key(42, "test"),
+            0,
+            N,
+            None,
+        )
+        .unwrap()
     }
 
     #[test]
@@ -603,6 +631,59 @@ mod tests {
         for child in s.columns() {
             assert!((0..N).all(|i| s.is_valid(i) || child.is_null(i)));
             assert!(child.null_count() > s.null_count());
+        }
+    }
+
+    #[test]
+    fn required_columns_have_no_nulls_at_any_level_but_the_same_values() {
+        for kind in [
+            Kind::Words {
+                table: AWKWARD,
+                min: 0,
+                max: 2,
+            },
+            Kind::ListInt64,
+            Kind::ListWords {
+                table: TAGS,
+                max: 4,
+            },
+            Kind::Sparse,
+            Kind::Boolean,
+        ] {
+            let spec = ColumnSpec::new("test", kind).required();
+            assert!(!spec.field().is_nullable());
+            let required = array(&spec, column_key(42, "test"), 0, N, None).unwrap();
+            assert_eq!(required.data_type(), &kind.data_type());
+            assert_eq!(required.logical_null_count(), 0, "{kind:?}");
+            let nullable = make(kind);
+            for i in (0..N).filter(|&i| nullable.is_valid(i)) {
+                if kind != Kind::ListInt64 {
+                    assert_eq!(
+                        required.slice(i, 1).to_data(),
+                        nullable.slice(i, 1).to_data(),
+                        "{kind:?} row {i}"
+                    );
+                }
+            }
+        }
+        let codes = array(
+            &ColumnSpec::new("test", Kind::ListInt64).required(),
+            column_key(42, "test"),
+            0,
+            N,
+            None,
+        )
+        .unwrap();
+        let codes = codes.as_list::<i32>();
+        assert_eq!(codes.values().null_count(), 0);
+        assert!(codes.values().len() > N);
+        let nullable = make(Kind::ListInt64);
+        let nullable = nullable.as_list::<i32>();
+        for i in (0..N).filter(|&i| nullable.is_valid(i)) {
+            assert_eq!(
+                codes.value(i).as_primitive::<Int64Type>().values(),
+                nullable.value(i).as_primitive::<Int64Type>().values()
+            );
         }
     }
 
