@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs every arrowport test: Rust unit, plugin and CLI tests, then the interop tests in which
-# pyarrow, polars and duckdb (installed into ./.venv from PyPI) read what arrowport writes.
+# Runs every arrowport test: Rust unit, plugin and CLI tests; then the interop tests in which
+# pyarrow, polars and duckdb read what arrowport writes, and the compat tests in which the
+# official Volcengine SDKs talk to arrowport's emulators (all installed into ./.venv from PyPI).
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -10,7 +11,8 @@ venv=.venv
 if [ ! -x "$venv/bin/python" ]; then
   python3 -m venv "$venv"
 fi
-"$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r tests/interop/requirements.txt
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+  -r tests/interop/requirements.txt -r tests/compat/requirements.txt
 
 target_dir=$(cargo metadata --format-version 1 --no-deps | "$venv/bin/python" -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
-ARROWPORT_BIN="$target_dir/debug/arrowport" "$venv/bin/python" -m pytest -q tests/interop
+ARROWPORT_BIN="$target_dir/debug/arrowport" "$venv/bin/python" -m pytest -q tests/interop tests/compat

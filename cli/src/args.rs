@@ -7,6 +7,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 const EXAMPLES: &str = "\
 Examples:
   arrowport demo
+  arrowport export 'vikingdb://my_collection?tos_path=my-bucket/exports' out.parquet
   arrowport export 'datagen://?rows=1000000&profile=narrow' out.parquet
   arrowport export 'datagen://?rows=100000' out/ -o max_rows_per_file=25000
   arrowport export 'datagen://?profile=narrow' - | python reader.py   # Arrow IPC stream on stdout
@@ -75,8 +76,42 @@ prefix it as `source.key=value` or `sink.key=value` when both do.")]
         /// A source scheme (`datagen`) or sink format (`parquet`).
         plugin: String,
     },
-    /// Export synthetic data into ./demo-out/ in every format and print a summary.
+    /// Start an emulated VikingDB in-process and export it over HTTP into ./demo-out/.
     Demo(DemoArgs),
+    /// Serve a loopback emulator of a remote service, for trying arrowport and its peers.
+    #[command(subcommand)]
+    Emulate(EmulateCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EmulateCommand {
+    /// VikingDB (collection and export-task API) and the TOS bucket it exports into.
+    #[command(after_help = "\
+Prints one JSON line with the endpoints and credentials on stdout, then serves until Ctrl-C.")]
+    Vikingdb(EmulateVikingdbArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct EmulateVikingdbArgs {
+    /// Port of the VikingDB API (0 picks a free one).
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
+
+    /// Port of TOS (0 picks a free one).
+    #[arg(long, default_value_t = 0)]
+    pub tos_port: u16,
+
+    /// Rows in the emulated collection.
+    #[arg(long, default_value_t = 100_000, value_parser = parse_count)]
+    pub rows: u64,
+
+    /// Name of the emulated collection.
+    #[arg(long, default_value = "demo")]
+    pub collection: String,
+
+    /// Task polls spent running before an export task is done.
+    #[arg(long, default_value_t = 3)]
+    pub polls: u32,
 }
 
 #[derive(Debug, Args)]
@@ -161,7 +196,7 @@ pub struct DemoArgs {
     #[arg(long, default_value = "demo-out")]
     pub out: PathBuf,
 
-    /// Rows of synthetic data.
+    /// Rows in the emulated collection.
     #[arg(long, default_value_t = 100_000, value_parser = parse_count)]
     pub rows: u64,
 }

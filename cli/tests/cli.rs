@@ -533,3 +533,131 @@ fn schema_and_plan_describe_the_source() {
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.trim_end().ends_with("1000000 rows"), "{text}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// VikingDB, against the loopback emulator running in this test process.
+// ---------------------------------------------------------------------------------------------
+
+mod vikingdb {
+    use std::path::Path;
+    use std::process::Output;
+
+    use arrowport_testkit::vikingdb::{EmulatorConfig, VikingDbEmulator};
+
+    use super::{arrowport, stderr, tree};
+
+    /// An emulator on its own runtime, alive as long as the returned pair.
+    fn emulator() -> (tokio::runtime::Runtime, VikingDbEmulator) {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let emu = rt
+            .block_on(VikingDbEmulator::start(EmulatorConfig {
+                rows: 2000,
+                dim: 8,
+                rows_per_part: 700,
+                ..EmulatorConfig::default()
+            }))
+            .unwrap();
+        (rt, emu)
+    }
+
+    fn url(emu: &VikingDbEmulator, extra: &str) -> String {
+        let c = emu.config();
+        format!(
+            "vikingdb://{}?endpoint={}&tos_endpoint={}&tos_path_style=true&tos_path={}/exports\
+             &poll_interval=1ms&max_poll_interval=2ms{extra}",
+            c.collection,
+            emu.api_endpoint(),
+            emu.tos_endpoint(),
+            c.bucket
+        )
+    }
+
+    fn export(emu: &VikingDbEmulator, dir: &Path, args: &[&str], secret: Option<&str>) -> Output {
+        let c = emu.config();
+        arrowport()
+            .current_dir(dir)
+            .env("VOLC_ACCESSKEY", &c.access_key)
+            .env("VOLC_SECRETKEY", secret.unwrap_or(&c.secret_key))
+            .env_remove("VOLC_SESSION_TOKEN")
+            .arg("export")
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    #[test]
+    fn exports_a_collection_with_its_task_in_the_manifest() {
+        let (_rt, emu) = emulator();
+        let dir = tempfile::tempdir().unwrap();
+        let out = export(&emu, dir.path(), &[&url(&emu, ""), "out/", "-q"], None);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let manifest: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.path().join("out/_manifest.json")).unwrap())
+                .unwrap();
+        assert_eq!(manifest["rows"], 2000, "{manifest}");
+        let text = manifest.to_string();
+        assert!(
+            text.contains("task_id") && text.contains("sampled_timestamp"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn bad_input_exits_2_and_remote_failures_exit_1_writing_nothing() {
+        let (_rt, emu) = emulator();
+        let cases: Vec<(String, Option<&str>, i32, &str)> = vec![
+            (url(&emu, "&filter={nope"), None, 2, "not valid JSON"),
+            (
+                url(&emu, r#"&filter={"categry":["a"]}"#),
+                None,
+                2,
+                "did you mean",
+            ),
+            (url(&emu, ""), Some("wrong-secret"), 1, "request_id"),
+            (
+                url(&emu, "").replace("vikingdb://demo", "vikingdb://missing"),
+                None,
+                1,
+                "missing",
+            ),
+        ];
+        for (source, secret, code, needle) in cases {
+            let dir = tempfile::tempdir().unwrap();
+            let out = export(&emu, dir.path(), &[&source, "out.parquet"], secret);
+            let err = stderr(&out);
+            assert_eq!(out.status.code(), Some(code), "{source}: {err}");
+            assert!(
+                err.contains(needle),
+                "{source}: expected `{needle}` in {err}"
+            );
+            assert!(tree(dir.path()).is_empty(), "{source} left files behind");
+        }
+
+        let dir = tempfile::tempdir().unwrap();
+        let out = arrowport()
+            .current_dir(dir.path())
+            .env_remove("VOLC_ACCESSKEY")
+            .env_remove("VOLC_SECRETKEY")
+            .args(["export", &url(&emu, ""), "out.parquet"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+        assert!(stderr(&out).contains("VOLC_ACCESSKEY"));
+
+        for fault in ["fail", "crc"] {
+            match fault {
+                "fail" => emu.faults().fail_next_task("worker lost"),
+                _ => emu.faults().wrong_crc(true),
+            }
+            let dir = tempfile::tempdir().unwrap();
+            let out = export(&emu, dir.path(), &[&url(&emu, ""), "out.parquet"], None);
+            assert_eq!(out.status.code(), Some(1), "{fault}: {}", stderr(&out));
+            assert!(tree(dir.path()).is_empty(), "{fault} left files behind");
+        }
+        emu.faults().wrong_crc(false);
+    }
+}

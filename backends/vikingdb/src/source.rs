@@ -33,6 +33,8 @@ const DEFAULT_BATCH_SIZE: usize = 8192;
 #[derive(Debug)]
 pub struct VikingDbSource {
     config: Config,
+    /// Set by embedders that hold credentials themselves; otherwise read from the environment.
+    credentials: Option<Arc<Credentials>>,
     connected: OnceCell<Arc<Connected>>,
 }
 
@@ -47,8 +49,15 @@ impl VikingDbSource {
     pub fn new(config: Config) -> Self {
         VikingDbSource {
             config,
+            credentials: None,
             connected: OnceCell::new(),
         }
+    }
+
+    /// Uses these credentials instead of the environment variables the config names.
+    pub fn with_credentials(mut self, credentials: Credentials) -> Self {
+        self.credentials = Some(Arc::new(credentials));
+        self
     }
 
     pub fn config(&self) -> &Config {
@@ -58,7 +67,10 @@ impl VikingDbSource {
     async fn connect(&self, cx: &Context) -> Result<Arc<Connected>> {
         self.connected
             .get_or_try_init(|| async {
-                let credentials = Arc::new(credentials(&self.config)?);
+                let credentials = match &self.credentials {
+                    Some(c) => c.clone(),
+                    None => Arc::new(credentials(&self.config)?),
+                };
                 let http = arrowport_core::http::client(cx.http())?;
                 let api = ApiClient::new(
                     http.clone(),
@@ -114,14 +126,11 @@ impl ExportSource for VikingDbSource {
                 ),
             )]);
         }
-        let (bucket, prefix) = task
-            .tos_path()
-            .and_then(crate::config::split_tos_path)
-            .ok_or_else(|| Error::config(format!("{NAME}: task {task_id} names no tos_path")))?;
-        let objects = conn.tos.list(&bucket, &format!("{prefix}/"), cx).await?;
+        let (bucket, prefix, file_type) = task::location(&task, &self.config)?;
+        let objects = conn.tos.list(&bucket, &prefix, cx).await?;
         Ok(objects
             .into_iter()
-            .filter(|o| is_data_object(o, self.config.file_type))
+            .filter(|o| is_data_object(o, file_type))
             .enumerate()
             .map(|(i, o)| Split::new(i, format!("tos://{bucket}/{}", o.key)).with_bytes(o.size))
             .collect())

@@ -35,35 +35,16 @@ pub(crate) async fn run(
         None => create(config, api, cx).await?,
     };
     let task = wait_until_done(config, api, task, cx).await?;
-    let tos_path = task
-        .tos_path()
-        .map(str::to_owned)
-        .or_else(|| config.tos_path.clone())
-        .ok_or_else(|| task_error(&task.task_id, "its info names no `tos_path`".into()))?;
-    let (bucket, prefix) = split_tos_path(&tos_path).ok_or_else(|| {
-        task_error(
-            &task.task_id,
-            format!("its `tos_path` `{tos_path}` is not bucket/prefix"),
-        )
-    })?;
-    let file_type = match task.file_type() {
-        Some("json") => FileType::Json,
-        Some("parquet") => FileType::Parquet,
-        _ => config.file_type,
-    };
+    let (bucket, prefix, file_type) = location(&task, config)?;
+    let tos_path = format!("{bucket}/{}", prefix.trim_end_matches('/'));
     let expected = record_facts(&task, &tos_path, file_type, cx);
 
     cx.emit(ProgressEvent::Phase {
         name: "listing".into(),
-        detail: Some(format!("tos://{bucket}/{prefix}/")),
+        detail: Some(format!("tos://{bucket}/{prefix}")),
     });
-    let listing_prefix = if prefix.is_empty() {
-        prefix
-    } else {
-        format!("{prefix}/")
-    };
     let (objects, skipped): (Vec<_>, Vec<_>) = tos
-        .list(&bucket, &listing_prefix, cx)
+        .list(&bucket, &prefix, cx)
         .await?
         .into_iter()
         .partition(|o| is_data_object(o, file_type));
@@ -84,12 +65,12 @@ pub(crate) async fn run(
     if objects.is_empty() && expected.unwrap_or(0) > 0 {
         return Err(integrity(
             format!(
-                "task {} reports {} rows but tos://{bucket}/{listing_prefix} holds no {} files",
+                "task {} reports {} rows but tos://{bucket}/{prefix} holds no {} files",
                 task.task_id,
                 expected.unwrap_or(0),
                 file_type.as_str()
             ),
-            &listing_prefix,
+            &prefix,
         )
         .with_context("task_id", &task.task_id));
     }
@@ -106,6 +87,33 @@ pub(crate) async fn run(
         file_type,
         objects,
     })
+}
+
+/// Where a task's files are: its bucket, the listing prefix (ending in `/` unless empty, so
+/// `exp1` does not match `exp10`), and their format.
+pub(crate) fn location(task: &TaskInfo, config: &Config) -> Result<(String, String, FileType)> {
+    let tos_path = task
+        .tos_path()
+        .map(str::to_owned)
+        .or_else(|| config.tos_path.clone())
+        .ok_or_else(|| task_error(&task.task_id, "its info names no `tos_path`".into()))?;
+    let (bucket, prefix) = split_tos_path(&tos_path).ok_or_else(|| {
+        task_error(
+            &task.task_id,
+            format!("its `tos_path` `{tos_path}` is not bucket/prefix"),
+        )
+    })?;
+    let prefix = if prefix.is_empty() {
+        prefix
+    } else {
+        format!("{prefix}/")
+    };
+    let file_type = match task.file_type() {
+        Some("json") => FileType::Json,
+        Some("parquet") => FileType::Parquet,
+        _ => config.file_type,
+    };
+    Ok((bucket, prefix, file_type))
 }
 
 /// Creates the task in a sub-prefix of `tos_path` unique to this run, so its listing holds

@@ -1,6 +1,7 @@
 //! The subcommands.
 
 mod demo;
+mod emulate;
 mod export;
 mod inspect;
 mod resolve;
@@ -10,7 +11,7 @@ use std::sync::Arc;
 use arrowport_core::{Context, Result};
 use tokio_util::sync::CancellationToken;
 
-use crate::args::{Cli, Command};
+use crate::args::{Cli, Command, EmulateCommand};
 use crate::progress::Renderer;
 
 pub fn run(cli: Cli) -> Result<()> {
@@ -42,6 +43,9 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Demo(args) => runtime()?.block_on(with_ctrl_c(renderer.clone(), |cx| {
             demo::run(args, cx, renderer, out)
         })),
+        Command::Emulate(EmulateCommand::Vikingdb(args)) => {
+            runtime()?.block_on(with_ctrl_c(renderer, |cx| emulate::vikingdb(args, cx, out)))
+        }
     }
 }
 

@@ -1,0 +1,495 @@
+//! The VikingDB source against the loopback VikingDB + TOS emulator: whole exports in both
+//! file types, filters, attaching to a task, and every scripted fault.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use arrow::array::{ArrayRef, AsArray, RecordBatch};
+use arrow::compute::{cast, concat_batches};
+use arrow::datatypes::{Int64Type, SchemaRef};
+use arrowport_core::{
+    Context, ErrorKind, ExportSource, ProgressEvent, Result, RetryPolicy, Scan,
+    SendableRecordBatchStream, Sink, SourceSpec, WriteSummary, async_trait,
+};
+use arrowport_testkit::vikingdb::{EmulatorConfig, JsonLayout, Service, VikingDbEmulator};
+use arrowport_vikingdb::sign::Credentials;
+use arrowport_vikingdb::{Config, VikingDbSource};
+use futures::StreamExt;
+
+/// A sink that keeps what it is given, so tests see exactly what the pipeline delivered.
+#[derive(Debug, Default)]
+struct Collect(Mutex<Vec<RecordBatch>>);
+
+#[async_trait]
+impl Sink for Collect {
+    fn check_schema(&self, _: &arrow::datatypes::Schema) -> Result<()> {
+        Ok(())
+    }
+
+    async fn write_all(
+        &self,
+        mut input: SendableRecordBatchStream,
+        _: &Context,
+    ) -> Result<WriteSummary> {
+        let mut batches = Vec::new();
+        while let Some(batch) = input.next().await {
+            batches.push(batch?);
+        }
+        let rows = batches.iter().map(|b| b.num_rows() as u64).sum();
+        // Like a file sink: nothing is kept unless the whole stream succeeded.
+        *self.0.lock().unwrap() = batches;
+        Ok(WriteSummary::new(rows, 0, Vec::new(), false))
+    }
+}
+
+fn small() -> EmulatorConfig {
+    EmulatorConfig {
+        rows: 1000,
+        dim: 16,
+        rows_per_part: 300,
+        row_group_rows: 128,
+        ..EmulatorConfig::default()
+    }
+}
+
+fn source(emu: &VikingDbEmulator, extra: &[(&str, &str)]) -> VikingDbSource {
+    let c = emu.config();
+    let mut url = format!(
+        "vikingdb://{}?endpoint={}&tos_endpoint={}&tos_path_style=true&tos_path={}/exports\
+         &poll_interval=0ms&max_poll_interval=1ms",
+        c.collection,
+        emu.api_endpoint(),
+        emu.tos_endpoint(),
+        c.bucket
+    );
+    for (k, v) in extra {
+        url.push_str(&format!("&{k}={}", urlencode(v)));
+    }
+    let spec = SourceSpec::parse(&url).unwrap();
+    VikingDbSource::new(Config::from_options(&spec.location, &spec.options).unwrap())
+        .with_credentials(Credentials::new(&c.access_key, &c.secret_key))
+}
+
+fn urlencode(v: &str) -> String {
+    v.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn cx() -> (Context, Arc<Mutex<Vec<ProgressEvent>>>) {
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let sink = events.clone();
+    let cx = Context::new()
+        .with_retry(RetryPolicy::new(
+            4,
+            Duration::from_millis(1),
+            Duration::from_millis(5),
+        ))
+        .with_progress(Arc::new(move |e: &ProgressEvent| {
+            sink.lock().unwrap().push(e.clone())
+        }));
+    (cx, events)
+}
+
+async fn export(source: &VikingDbSource, scan: &Scan, cx: &Context) -> Result<RecordBatch> {
+    let sink = Collect::default();
+    arrowport_core::export(source, &sink, scan, cx).await?;
+    let batches = sink.0.lock().unwrap().clone();
+    let schema = source.schema(cx).await?;
+    let schema: SchemaRef = match &scan.columns {
+        Some(cols) => Arc::new(
+            schema
+                .project(
+                    &cols
+                        .iter()
+                        .map(|c| schema.index_of(c).unwrap())
+                        .collect::<Vec<_>>(),
+                )
+                .unwrap(),
+        ),
+        None => schema,
+    };
+    Ok(concat_batches(&schema, &batches).unwrap())
+}
+
+/// The emulator's collection, rows picked by `keep`, in the exported batch's types.
+fn expected(emu: &VikingDbEmulator, like: &RecordBatch, keep: impl Fn(i64) -> bool) -> RecordBatch {
+    let all = concat_batches(&emu.collection_schema(), &emu.collection_batches()).unwrap();
+    let ids = all
+        .column_by_name("id")
+        .unwrap()
+        .as_primitive::<Int64Type>();
+    let mask: arrow::array::BooleanArray = ids.iter().map(|id| Some(keep(id.unwrap()))).collect();
+    let all = arrow::compute::filter_record_batch(&all, &mask).unwrap();
+    let columns: Vec<ArrayRef> = like
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| cast(all.column_by_name(f.name()).unwrap(), f.data_type()).unwrap())
+        .collect();
+    RecordBatch::try_new(like.schema(), columns).unwrap()
+}
+
+fn task_creates(emu: &VikingDbEmulator) -> usize {
+    emu.requests()
+        .iter()
+        .filter(|r| r.service == Service::Api && r.path.ends_with("/task/create"))
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parquet_export_delivers_every_row_and_type() {
+    let emu = VikingDbEmulator::start(small()).await.unwrap();
+    let src = source(&emu, &[]);
+    let (cx, events) = cx();
+    let got = export(&src, &Scan::new().with_parallelism(Some(3)), &cx)
+        .await
+        .unwrap();
+    assert_eq!(got.num_rows(), 1000);
+    assert_eq!(got, expected(&emu, &got, |_| true));
+    let info = cx.report().info();
+    assert!(
+        info.contains_key("task_id") && info.contains_key("sampled_timestamp"),
+        "{info:?}"
+    );
+    assert_eq!(info["total_data_count"], 1000);
+    let events = events.lock().unwrap();
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, ProgressEvent::RemoteProgress { .. }))
+    );
+    assert!(
+        events.iter().any(
+            |e| matches!(e, ProgressEvent::Warning { message } if message.contains("_SUCCESS"))
+        )
+    );
+    // Parquet is read in ranges (footer, then row groups), never whole-object GETs.
+    let gets: Vec<_> = emu
+        .requests()
+        .into_iter()
+        .filter(|r| {
+            r.service == Service::Tos && r.method == "GET" && !r.query.contains("list-type")
+        })
+        .collect();
+    assert!(gets.iter().all(|r| r.range.is_some()), "{gets:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_exports_read_in_both_layouts() {
+    for layout in [JsonLayout::Lines, JsonLayout::Array] {
+        let emu = VikingDbEmulator::start(EmulatorConfig {
+            json_layout: layout,
+            ..small()
+        })
+        .await
+        .unwrap();
+        let src = source(&emu, &[("file_type", "json")]);
+        let got = export(&src, &Scan::new(), &cx().0).await.unwrap();
+        assert_eq!(got.num_rows(), 1000, "{layout:?}");
+        assert_eq!(got, expected(&emu, &got, |_| true), "{layout:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn projection_and_paged_listing() {
+    let emu = VikingDbEmulator::start(EmulatorConfig {
+        rows_per_part: 50,
+        list_page_size: 3,
+        ..small()
+    })
+    .await
+    .unwrap();
+    let src = source(&emu, &[]);
+    let scan = Scan::new().with_columns(Some(vec!["vector".into(), "id".into()]));
+    let got = export(&src, &scan, &cx().0).await.unwrap();
+    assert_eq!(got.num_columns(), 2);
+    assert_eq!(got, expected(&emu, &got, |_| true));
+    let pages = emu
+        .requests()
+        .iter()
+        .filter(|r| r.query.contains("list-type=2"))
+        .count();
+    assert!(
+        pages >= 7,
+        "20 parts + marker in pages of 3 take 7 pages, saw {pages}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn filters_in_both_shapes_export_the_matching_rows() {
+    let emu = VikingDbEmulator::start(small()).await.unwrap();
+    let src = source(
+        &emu,
+        &[(
+            "filter",
+            r#"{"op":"range","field":"id","gte":100,"lt":250}"#,
+        )],
+    );
+    let got = export(&src, &Scan::new(), &cx().0).await.unwrap();
+    assert_eq!(got, expected(&emu, &got, |id| (100..250).contains(&id)));
+
+    let all = concat_batches(&emu.collection_schema(), &emu.collection_batches()).unwrap();
+    let category = all
+        .column_by_name("category")
+        .unwrap()
+        .as_string::<i32>()
+        .value(0)
+        .to_string();
+    let src = source(
+        &emu,
+        &[("filter", &format!(r#"{{"category":["{category}"]}}"#))],
+    );
+    let got = export(&src, &Scan::new(), &cx().0).await.unwrap();
+    let categories = got.column_by_name("category").unwrap().as_string::<i32>();
+    assert!(got.num_rows() > 0 && categories.iter().all(|c| c == Some(category.as_str())));
+    let want = all
+        .column_by_name("category")
+        .unwrap()
+        .as_string::<i32>()
+        .iter()
+        .filter(|c| *c == Some(category.as_str()))
+        .count();
+    assert_eq!(got.num_rows(), want);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_filter_on_an_unknown_field_fails_before_any_task() {
+    let emu = VikingDbEmulator::start(small()).await.unwrap();
+    let src = source(&emu, &[("filter", r#"{"categry":["a"]}"#)]);
+    let err = export(&src, &Scan::new(), &cx().0).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Config);
+    assert!(
+        err.to_string().contains("`categry`") && err.to_string().contains("category"),
+        "{err}"
+    );
+    assert_eq!(task_creates(&emu), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attaching_to_a_task_does_not_create_another() {
+    let emu = VikingDbEmulator::start(small()).await.unwrap();
+    let (cx, _) = cx();
+    export(&source(&emu, &[]), &Scan::new(), &cx).await.unwrap();
+    let task_id = cx.report().info()["task_id"].as_str().unwrap().to_string();
+    let got = export(&source(&emu, &[("task_id", &task_id)]), &Scan::new(), &cx)
+        .await
+        .unwrap();
+    assert_eq!(got.num_rows(), 1000);
+    assert_eq!(task_creates(&emu), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schema_and_plan_never_create_a_task() {
+    let emu = VikingDbEmulator::start(small()).await.unwrap();
+    let src = source(&emu, &[]);
+    let (cx, _) = cx();
+    let schema = src.schema(&cx).await.unwrap();
+    assert_eq!(
+        schema
+            .field_with_name("vector")
+            .unwrap()
+            .data_type()
+            .to_string(),
+        "FixedSizeList(16 x Float32)"
+    );
+    assert_eq!(src.plan(&Scan::new(), &cx).await.unwrap().len(), 1);
+    let _stream = src.open(&Scan::new(), &cx).await.unwrap();
+    assert_eq!(
+        task_creates(&emu),
+        0,
+        "the task is created on the first poll only"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_and_missing_credentials() {
+    let emu = VikingDbEmulator::start(small()).await.unwrap();
+    let c = emu.config();
+    let spec = SourceSpec::parse(&format!(
+        "vikingdb://{}?endpoint={}&tos_endpoint={}&tos_path_style=true&tos_path={}/x",
+        c.collection,
+        emu.api_endpoint(),
+        emu.tos_endpoint(),
+        c.bucket
+    ))
+    .unwrap();
+    let config = Config::from_options(&spec.location, &spec.options).unwrap();
+    let wrong = VikingDbSource::new(config.clone())
+        .with_credentials(Credentials::new(&c.access_key, "not-the-secret"));
+    let err = wrong.schema(&cx().0).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::PermissionDenied);
+    assert!(err.context_value("request_id").is_some(), "{err:?}");
+
+    let mut config = config;
+    config.access_key_env = "ARROWPORT_TEST_NO_SUCH_AK".into();
+    config.secret_key_env = "ARROWPORT_TEST_NO_SUCH_SK".into();
+    let err = VikingDbSource::new(config)
+        .schema(&cx().0)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Config);
+    assert!(
+        err.to_string().contains("ARROWPORT_TEST_NO_SUCH_AK"),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_collection_and_unreachable_server() {
+    let emu = VikingDbEmulator::start(small()).await.unwrap();
+    let c = emu.config();
+    let spec = SourceSpec::parse(&format!(
+        "vikingdb://nope?endpoint={}&tos_endpoint={}&tos_path_style=true&tos_path={}/x",
+        emu.api_endpoint(),
+        emu.tos_endpoint(),
+        c.bucket
+    ))
+    .unwrap();
+    let src = VikingDbSource::new(Config::from_options(&spec.location, &spec.options).unwrap())
+        .with_credentials(Credentials::new(&c.access_key, &c.secret_key));
+    let err = src.schema(&cx().0).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let spec = SourceSpec::parse(&format!(
+        "vikingdb://demo?endpoint=http://127.0.0.1:{port}&tos_endpoint=http://127.0.0.1:{port}&tos_path_style=true&tos_path=bkt/x"
+    ))
+    .unwrap();
+    let src = VikingDbSource::new(Config::from_options(&spec.location, &spec.options).unwrap())
+        .with_credentials(Credentials::new("a", "b"));
+    let err = src.schema(&cx().0).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Remote);
+    assert!(err.to_string().contains("could not connect"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_and_unconfirmed_tasks() {
+    let emu = VikingDbEmulator::start(small()).await.unwrap();
+    emu.faults()
+        .fail_next_task("disk quota exceeded on the export worker");
+    let err = export(&source(&emu, &[]), &Scan::new(), &cx().0)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Remote);
+    assert!(err.to_string().contains("disk quota exceeded"), "{err}");
+    assert!(err.context_value("task_id").is_some());
+
+    emu.faults().confirm_next_task();
+    let err = export(&source(&emu, &[]), &Scan::new(), &cx().0)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("confirm=true"), "{err}");
+
+    emu.faults().confirm_next_task();
+    let got = export(&source(&emu, &[("confirm", "true")]), &Scan::new(), &cx().0)
+        .await
+        .unwrap();
+    assert_eq!(got.num_rows(), 1000);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quota_errors_are_retried_until_they_run_out() {
+    let emu = VikingDbEmulator::start(small()).await.unwrap();
+    emu.faults().quota_errors(2);
+    let (cx, events) = cx();
+    let got = export(&source(&emu, &[]), &Scan::new(), &cx).await.unwrap();
+    assert_eq!(got.num_rows(), 1000);
+    assert!(
+        events
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|e| matches!(e, ProgressEvent::Retry { .. }))
+    );
+
+    emu.faults().quota_errors(100);
+    let err = export(&source(&emu, &[]), &Scan::new(), &cx)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::RateLimited, "{err}");
+    emu.faults().quota_errors(0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_errors_and_resets_mid_object_are_resumed_without_duplicates() {
+    let emu = VikingDbEmulator::start(small()).await.unwrap();
+    emu.faults().server_errors(2);
+    emu.faults().reset_object_reads(3, 1000);
+    let got = export(&source(&emu, &[]), &Scan::new(), &cx().0)
+        .await
+        .unwrap();
+    assert_eq!(
+        got,
+        expected(&emu, &got, |_| true),
+        "every row exactly once"
+    );
+    // A resumed read asks for the same range end again, from a later start.
+    let ranges: Vec<(String, u64, u64)> = emu
+        .requests()
+        .into_iter()
+        .filter_map(|r| {
+            let range = r.range?;
+            let (a, b) = range.trim_start_matches("bytes=").split_once('-')?;
+            Some((r.path, a.parse().ok()?, b.parse().ok()?))
+        })
+        .collect();
+    let resumed = ranges.iter().enumerate().any(|(i, a)| {
+        ranges[i + 1..]
+            .iter()
+            .any(|b| b.0 == a.0 && b.2 == a.2 && b.1 > a.1)
+    });
+    assert!(resumed, "a reset read resumes from the byte where it broke");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn corrupt_and_truncated_objects_are_detected() {
+    for file_type in ["parquet", "json"] {
+        let emu = VikingDbEmulator::start(small()).await.unwrap();
+        emu.faults().wrong_crc(true);
+        let err = export(
+            &source(&emu, &[("file_type", file_type)]),
+            &Scan::new(),
+            &cx().0,
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::DataIntegrity, "{file_type}: {err}");
+        assert!(err.to_string().contains("CRC-64"), "{err}");
+
+        let emu = VikingDbEmulator::start(small()).await.unwrap();
+        emu.faults().truncate_objects(true);
+        let err = export(
+            &source(&emu, &[("file_type", file_type)]),
+            &Scan::new(),
+            &cx().0,
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::DataIntegrity, "{file_type}: {err}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stray_objects_are_skipped() {
+    let emu = VikingDbEmulator::start(small()).await.unwrap();
+    let (cx, _) = cx();
+    export(&source(&emu, &[]), &Scan::new(), &cx).await.unwrap();
+    let task_id = cx.report().info()["task_id"].as_str().unwrap().to_string();
+    let tos_path = cx.report().info()["tos_path"].as_str().unwrap().to_string();
+    let prefix = tos_path.split_once('/').unwrap().1;
+    emu.put_object(
+        &format!("{prefix}/{task_id}/.part-00000.parquet.crc"),
+        b"crc".to_vec(),
+    );
+    emu.put_object(&format!("{prefix}/{task_id}/manifest.json"), b"{}".to_vec());
+    let got = export(&source(&emu, &[("task_id", &task_id)]), &Scan::new(), &cx)
+        .await
+        .unwrap();
+    assert_eq!(got.num_rows(), 1000);
+}
