@@ -12,7 +12,7 @@ use crate::client::ApiClient;
 use crate::config::{Config, FileType, Filter, split_tos_path};
 use crate::error::integrity;
 use crate::model::TaskInfo;
-use crate::read::is_data_object;
+use crate::read::{is_data_object, is_marker};
 use crate::sign::SigningTime;
 use crate::tos::{ObjectInfo, TosClient};
 
@@ -48,18 +48,20 @@ pub(crate) async fn run(
         .await?
         .into_iter()
         .partition(|o| is_data_object(o, file_type));
-    if !skipped.is_empty() {
-        let names: Vec<&str> = skipped.iter().take(5).map(|o| o.key.as_str()).collect();
+    // Markers (`_SUCCESS`, hidden files, directory placeholders) are expected; anything else
+    // left unread is worth a word.
+    let unexpected: Vec<&str> = skipped
+        .iter()
+        .map(|o| o.key.as_str())
+        .filter(|k| !is_marker(k))
+        .collect();
+    if !unexpected.is_empty() {
         cx.warn(format!(
             "skipped {} object(s) that hold no {} rows: {}{}",
-            skipped.len(),
+            unexpected.len(),
             file_type.as_str(),
-            names.join(", "),
-            if skipped.len() > names.len() {
-                ", …"
-            } else {
-                ""
-            }
+            unexpected[..unexpected.len().min(5)].join(", "),
+            if unexpected.len() > 5 { ", …" } else { "" }
         ));
     }
     if objects.is_empty() && expected.unwrap_or(0) > 0 {
@@ -148,9 +150,7 @@ async fn create(config: &Config, api: &ApiClient, cx: &Context) -> Result<TaskIn
     cx.report().set_info("task_id", task_id.clone());
     cx.emit(ProgressEvent::Phase {
         name: "waiting_for_task".into(),
-        detail: Some(format!(
-            "task {task_id} exports to tos://{tos_path}/ (if interrupted, resume with -o task_id={task_id})"
-        )),
+        detail: Some(format!("task {task_id}")),
     });
     Ok(TaskInfo {
         task_id,

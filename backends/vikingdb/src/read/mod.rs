@@ -23,6 +23,12 @@ const NOT_DATA: &[&str] = &[
     "txt", "md5", "crc", "csv", "log", "meta", "checksum", "sha256", "done", "success", "tmp",
 ];
 
+/// Whether `key` is a marker rather than a file: `_SUCCESS`-style, hidden, or a directory.
+pub fn is_marker(key: &str) -> bool {
+    let name = key.rsplit('/').next().unwrap_or_default();
+    key.ends_with('/') || name.starts_with('_') || name.starts_with('.')
+}
+
 /// Whether `object` holds exported rows of `file_type`. Markers (`_SUCCESS`, hidden files,
 /// directory placeholders, empty objects), manifests and other formats do not.
 pub fn is_data_object(object: &ObjectInfo, file_type: FileType) -> bool {
@@ -32,10 +38,7 @@ pub fn is_data_object(object: &ObjectInfo, file_type: FileType) -> bool {
         .next()
         .unwrap_or_default()
         .to_ascii_lowercase();
-    if object.key.ends_with('/') || object.size == 0 || name.is_empty() {
-        return false;
-    }
-    if name.starts_with('_') || name.starts_with('.') || name.contains("manifest") {
+    if is_marker(&object.key) || object.size == 0 || name.contains("manifest") {
         return false;
     }
     let other = match file_type {
