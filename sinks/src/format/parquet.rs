@@ -111,6 +111,31 @@ fn properties(options: &WriterOptions) -> Result<WriterProperties> {
         .build())
 }
 
+/// Embedding vectors (fixed-size lists of floats) never repeat and are never filtered on by
+/// range, so their leaves skip the dictionary attempt and min/max statistics: both cost time
+/// on the widest column and buy nothing.
+fn plain_vectors(
+    props: WriterProperties,
+    schema: &Schema,
+    parquet_schema: &parquet::schema::types::SchemaDescriptor,
+) -> WriterProperties {
+    let is_vector = |root: &str| {
+        schema.field_with_name(root).is_ok_and(|f| {
+            matches!(f.data_type(), DataType::FixedSizeList(item, _) if item.data_type().is_floating())
+        })
+    };
+    parquet_schema
+        .columns()
+        .iter()
+        .filter(|c| c.path().parts().first().is_some_and(|root| is_vector(root)))
+        .fold(props.into_builder(), |builder, column| {
+            builder
+                .set_column_dictionary_enabled(column.path().clone(), false)
+                .set_column_statistics_enabled(column.path().clone(), EnabledStatistics::None)
+        })
+        .build()
+}
+
 /// Maps a parquet failure to an arrowport error, keeping I/O failures (a full disk, a closed
 /// pipe) recognisable as such.
 pub(crate) fn parquet_error(err: ParquetError) -> Error {
@@ -131,10 +156,11 @@ const ENCODER_QUEUE: usize = 2;
 /// Encoder threads per core, at most: a thread per leaf column lets the OS balance columns of
 /// unequal cost; wide schemas share threads, leaf `i` going to thread `i % threads`.
 const ENCODERS_PER_CORE: usize = 4;
-/// Memory at which the open row group closes before reaching `row_group_size` rows (about
-/// Spark's 128 MiB parquet block size). The open row group lives in memory, so wide rows
+/// Memory at which the open row group closes before reaching `row_group_size` rows (half of
+/// Spark's 128 MiB parquet block size, so that the group being appended and the one filling
+/// stay well under 256 MiB together). The open row group lives in memory, so wide rows
 /// (vectors) would otherwise hold gigabytes.
-const MAX_ROW_GROUP_MEMORY: usize = 128 << 20;
+const MAX_ROW_GROUP_MEMORY: usize = 64 << 20;
 
 /// What the writer asks of an encoder thread.
 enum Job {
@@ -599,6 +625,7 @@ pub(crate) fn open<W: Write + Send + 'static>(
         .with_coerce_types(props.coerce_types())
         .convert(schema)
         .map_err(parquet_error)?;
+    props = plain_vectors(props, schema, &parquet_schema);
     // Readers restore the exact Arrow types (time zones, unsigned, large types) from this.
     add_encoded_arrow_schema_to_metadata(schema, &mut props);
     let file = SerializedFileWriter::new(out, parquet_schema.root_schema_ptr(), Arc::new(props))
