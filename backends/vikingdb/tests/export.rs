@@ -511,3 +511,58 @@ async fn a_server_slower_than_the_timeout_fails_after_retries() {
     );
     assert_eq!(err.context_value("attempts"), Some("4"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn more_rows_than_the_task_counted_is_an_integrity_error() {
+    let emu = VikingDbEmulator::start(small()).await.unwrap();
+    let (cx, _) = cx();
+    export(&source(&emu, &[("file_type", "json")]), &Scan::new(), &cx)
+        .await
+        .unwrap();
+    let info = cx.report().info();
+    let task_id = info["task_id"].as_str().unwrap().to_string();
+    let prefix = info["tos_path"]
+        .as_str()
+        .unwrap()
+        .split_once('/')
+        .unwrap()
+        .1
+        .to_string();
+    let row = br#"{"id": 5000, "title": "t", "body": "b", "category": "c", "score": 1.5, "flag": true, "tags": [], "codes": [], "vector": [0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0], "sparse": {}}"#;
+    emu.put_object(&format!("{prefix}/{task_id}/part-99999.json"), row.to_vec());
+    let err = export(&source(&emu, &[("task_id", &task_id)]), &Scan::new(), &cx)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::DataIntegrity, "{err}");
+    assert!(err.to_string().contains("promised 1000"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_client_lists_tasks_and_confirms_them() {
+    use arrowport_vikingdb::client::ApiClient;
+    let emu = VikingDbEmulator::start(small()).await.unwrap();
+    let c = emu.config();
+    let (cx, _) = cx();
+    let api = ApiClient::new(
+        arrowport_core::http::client(cx.http()).unwrap(),
+        url::Url::parse(&emu.api_endpoint()).unwrap(),
+        c.region.clone(),
+        "air".into(),
+        Arc::new(Credentials::new(&c.access_key, &c.secret_key)),
+    );
+    emu.faults().confirm_next_task();
+    let params = serde_json::json!({
+        "collection_name": c.collection, "tos_path": format!("{}/x", c.bucket), "file_type": "json",
+    });
+    let id = api.create_export_task(params, &cx).await.unwrap();
+    let mut task = api.task_info(&id, &cx).await.unwrap();
+    while task.status != "confirm" {
+        task = api.task_info(&id, &cx).await.unwrap();
+    }
+    api.confirm_task(&id, &cx).await.unwrap();
+    assert_eq!(api.task_info(&id, &cx).await.unwrap().status, "running");
+    let listed = api.list_tasks(&cx).await.unwrap();
+    assert!(listed.iter().any(|t| t.task_id == id), "{listed:?}");
+    let err = api.task_info("no-such-task", &cx).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+}

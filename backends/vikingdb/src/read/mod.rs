@@ -63,7 +63,7 @@ pub fn read_object(
     cx: Context,
 ) -> BoxStream<'static, Result<RecordBatch>> {
     let reader = ObjectReader::Unopened {
-        cursor: ObjectCursor::new(tos, bucket, object),
+        cursor: Box::new(ObjectCursor::new(tos, bucket, object)),
         file_type,
         target,
         batch_size,
@@ -78,7 +78,7 @@ pub fn read_object(
 #[derive(Debug)]
 enum ObjectReader {
     Unopened {
-        cursor: ObjectCursor,
+        cursor: Box<ObjectCursor>,
         file_type: FileType,
         target: SchemaRef,
         batch_size: usize,
@@ -101,10 +101,10 @@ impl ObjectReader {
                 unreachable!("matched above")
             };
             let opened = match file_type {
-                FileType::Parquet => ParquetObject::open(cursor, target, batch_size, cx)
+                FileType::Parquet => ParquetObject::open(*cursor, target, batch_size, cx)
                     .await
                     .map(|p| ObjectReader::Parquet(Box::new(p))),
-                FileType::Json => JsonObject::new(cursor, target, batch_size)
+                FileType::Json => JsonObject::new(*cursor, target, batch_size)
                     .map(|j| ObjectReader::Json(Box::new(j))),
             };
             match opened {
