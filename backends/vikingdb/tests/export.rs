@@ -65,9 +65,13 @@ fn source(emu: &VikingDbEmulator, extra: &[(&str, &str)]) -> VikingDbSource {
     for (k, v) in extra {
         url.push_str(&format!("&{k}={}", urlencode(v)));
     }
-    let spec = SourceSpec::parse(&url).unwrap();
-    VikingDbSource::new(Config::from_options(&spec.location, &spec.options).unwrap())
+    VikingDbSource::new(config_from(&url))
         .with_credentials(Credentials::new(&c.access_key, &c.secret_key))
+}
+
+fn config_from(url: &str) -> Config {
+    let spec = SourceSpec::parse(url).unwrap();
+    Config::from_options(&spec.location, &spec.options).unwrap()
 }
 
 fn urlencode(v: &str) -> String {
@@ -311,15 +315,14 @@ async fn schema_and_plan_never_create_a_task() {
 async fn wrong_and_missing_credentials() {
     let emu = VikingDbEmulator::start(small()).await.unwrap();
     let c = emu.config();
-    let spec = SourceSpec::parse(&format!(
+    let url = format!(
         "vikingdb://{}?endpoint={}&tos_endpoint={}&tos_path_style=true&tos_path={}/x",
         c.collection,
         emu.api_endpoint(),
         emu.tos_endpoint(),
         c.bucket
-    ))
-    .unwrap();
-    let config = Config::from_options(&spec.location, &spec.options).unwrap();
+    );
+    let config = config_from(&url);
     let wrong = VikingDbSource::new(config.clone())
         .with_credentials(Credentials::new(&c.access_key, "not-the-secret"));
     let err = wrong.schema(&cx().0).await.unwrap_err();
@@ -344,14 +347,13 @@ async fn wrong_and_missing_credentials() {
 async fn unknown_collection_and_unreachable_server() {
     let emu = VikingDbEmulator::start(small()).await.unwrap();
     let c = emu.config();
-    let spec = SourceSpec::parse(&format!(
+    let url = format!(
         "vikingdb://nope?endpoint={}&tos_endpoint={}&tos_path_style=true&tos_path={}/x",
         emu.api_endpoint(),
         emu.tos_endpoint(),
         c.bucket
-    ))
-    .unwrap();
-    let src = VikingDbSource::new(Config::from_options(&spec.location, &spec.options).unwrap())
+    );
+    let src = VikingDbSource::new(config_from(&url))
         .with_credentials(Credentials::new(&c.access_key, &c.secret_key));
     let err = src.schema(&cx().0).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
@@ -359,12 +361,10 @@ async fn unknown_collection_and_unreachable_server() {
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = closed.local_addr().unwrap().port();
     drop(closed);
-    let spec = SourceSpec::parse(&format!(
+    let url = format!(
         "vikingdb://demo?endpoint=http://127.0.0.1:{port}&tos_endpoint=http://127.0.0.1:{port}&tos_path_style=true&tos_path=bkt/x"
-    ))
-    .unwrap();
-    let src = VikingDbSource::new(Config::from_options(&spec.location, &spec.options).unwrap())
-        .with_credentials(Credentials::new("a", "b"));
+    );
+    let src = VikingDbSource::new(config_from(&url)).with_credentials(Credentials::new("a", "b"));
     let err = src.schema(&cx().0).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Remote);
     assert!(err.to_string().contains("could not connect"), "{err}");
