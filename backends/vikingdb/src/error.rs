@@ -62,6 +62,8 @@ pub fn tos_error(
         }
         Some("NoSuchBucket" | "NoSuchKey") => (ErrorKind::NotFound, false),
         Some("SlowDown" | "TooManyRequests") => (ErrorKind::RateLimited, true),
+        // We only ask for ranges inside the listed size: the object is shorter than listed.
+        _ if status == StatusCode::RANGE_NOT_SATISFIABLE => (ErrorKind::DataIntegrity, false),
         _ => status_kind(status),
     };
     let detail = match (code, message) {
@@ -128,5 +130,13 @@ mod tests {
         assert_eq!(e.kind(), ErrorKind::PermissionDenied);
         let e = tos_error(StatusCode::SERVICE_UNAVAILABLE, None, None, None, "get");
         assert!(e.is_temporary());
+        let e = tos_error(
+            StatusCode::RANGE_NOT_SATISFIABLE,
+            Some("InvalidRange"),
+            None,
+            None,
+            "get",
+        );
+        assert_eq!(e.kind(), ErrorKind::DataIntegrity);
     }
 }

@@ -464,16 +464,24 @@ async fn corrupt_and_truncated_objects_are_detected() {
         assert_eq!(err.kind(), ErrorKind::DataIntegrity, "{file_type}: {err}");
         assert!(err.to_string().contains("CRC-64"), "{err}");
 
-        let emu = VikingDbEmulator::start(small()).await.unwrap();
-        emu.faults().truncate_objects(true);
-        let err = export(
-            &source(&emu, &[("file_type", file_type)]),
-            &Scan::new(),
-            &cx().0,
-        )
-        .await
-        .unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::DataIntegrity, "{file_type}: {err}");
+        // Small parts are cut inside the footer's range, large ones before it (HTTP 416).
+        for dim in [16, 256] {
+            let config = EmulatorConfig { dim, ..small() };
+            let emu = VikingDbEmulator::start(config).await.unwrap();
+            emu.faults().truncate_objects(true);
+            let err = export(
+                &source(&emu, &[("file_type", file_type)]),
+                &Scan::new(),
+                &cx().0,
+            )
+            .await
+            .unwrap_err();
+            assert_eq!(
+                err.kind(),
+                ErrorKind::DataIntegrity,
+                "{file_type} {dim}: {err}"
+            );
+        }
     }
 }
 
