@@ -9,11 +9,6 @@ mod report;
 
 use clap::Parser;
 
-/// jemalloc hands freed memory back; glibc's per-thread arenas kept the buffers of parquet's
-/// encoder threads and the download tasks, which made peak RSS about 1.4 times higher.
-#[global_allocator]
-static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
-
 fn main() -> std::process::ExitCode {
     report::exit_code(commands::run(args::Cli::parse()))
 }
