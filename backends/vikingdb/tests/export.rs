@@ -52,16 +52,20 @@ fn small() -> EmulatorConfig {
     }
 }
 
-fn source(emu: &VikingDbEmulator, extra: &[(&str, &str)]) -> VikingDbSource {
-    let c = emu.config();
-    let mut url = format!(
-        "vikingdb://{}?endpoint={}&tos_endpoint={}&tos_path_style=true&tos_path={}/exports\
-         &poll_interval=0ms&max_poll_interval=1ms",
-        c.collection,
+/// The URL of `collection` on the emulator, polling as fast as it answers.
+fn url_of(emu: &VikingDbEmulator, collection: &str) -> String {
+    format!(
+        "vikingdb://{collection}?endpoint={}&tos_endpoint={}&tos_path_style=true\
+         &tos_path={}/exports&poll_interval=0ms&max_poll_interval=1ms",
         emu.api_endpoint(),
         emu.tos_endpoint(),
-        c.bucket
-    );
+        emu.config().bucket
+    )
+}
+
+fn source(emu: &VikingDbEmulator, extra: &[(&str, &str)]) -> VikingDbSource {
+    let c = emu.config();
+    let mut url = url_of(emu, &c.collection);
     for (k, v) in extra {
         url.push_str(&format!("&{k}={}", urlencode(v)));
     }
@@ -315,14 +319,7 @@ async fn schema_and_plan_never_create_a_task() {
 async fn wrong_and_missing_credentials() {
     let emu = VikingDbEmulator::start(small()).await.unwrap();
     let c = emu.config();
-    let url = format!(
-        "vikingdb://{}?endpoint={}&tos_endpoint={}&tos_path_style=true&tos_path={}/x",
-        c.collection,
-        emu.api_endpoint(),
-        emu.tos_endpoint(),
-        c.bucket
-    );
-    let config = config_from(&url);
+    let config = config_from(&url_of(&emu, &c.collection));
     let wrong = VikingDbSource::new(config.clone())
         .with_credentials(Credentials::new(&c.access_key, "not-the-secret"));
     let err = wrong.schema(&cx().0).await.unwrap_err();
@@ -347,13 +344,7 @@ async fn wrong_and_missing_credentials() {
 async fn unknown_collection_and_unreachable_server() {
     let emu = VikingDbEmulator::start(small()).await.unwrap();
     let c = emu.config();
-    let url = format!(
-        "vikingdb://nope?endpoint={}&tos_endpoint={}&tos_path_style=true&tos_path={}/x",
-        emu.api_endpoint(),
-        emu.tos_endpoint(),
-        c.bucket
-    );
-    let src = VikingDbSource::new(config_from(&url))
+    let src = VikingDbSource::new(config_from(&url_of(&emu, "nope")))
         .with_credentials(Credentials::new(&c.access_key, &c.secret_key));
     let err = src.schema(&cx().0).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
