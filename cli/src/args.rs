@@ -69,6 +69,18 @@ prefix it as `source.key=value` or `sink.key=value` when both do.")]
     Schema(SourceArgs),
     /// Print the independent splits a source would read.
     Plan(PlanArgs),
+    /// List the tables of a MaxCompute project.
+    #[command(after_help = "\
+Examples:
+  arrowport tables 'maxcompute://my_project?region=cn-hangzhou'
+  arrowport tables 'maxcompute://my_project?region=cn-hangzhou&prefix=sales_' --json")]
+    Tables(CatalogArgs),
+    /// List the partitions of a MaxCompute table (those `partition=` selects, or all).
+    #[command(after_help = "\
+Examples:
+  arrowport partitions 'maxcompute://my_project/sales?region=cn-hangzhou'
+  arrowport partitions 'maxcompute://my_project/sales?region=cn-hangzhou&partition=dt>20240101'")]
+    Partitions(CatalogArgs),
     /// List the registered sources and sinks.
     List,
     /// Show a plugin's documentation and options.
@@ -89,6 +101,33 @@ pub enum EmulateCommand {
     #[command(after_help = "\
 Prints one JSON line with the endpoints and credentials on stdout, then serves until Ctrl-C.")]
     Vikingdb(EmulateVikingdbArgs),
+    /// MaxCompute: the meta API and Table Tunnel downloads of four fixture tables.
+    #[command(after_help = "\
+Prints one JSON line with the endpoints and credentials on stdout, then serves until Ctrl-C.")]
+    Maxcompute(EmulateMaxcomputeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct EmulateMaxcomputeArgs {
+    /// Port of the meta API, served under /api (0 picks a free one).
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
+
+    /// Port of the tunnel (0 picks a free one).
+    #[arg(long, default_value_t = 0)]
+    pub tunnel_port: u16,
+
+    /// Rows in the all_types table.
+    #[arg(long, default_value_t = 1000, value_parser = parse_count)]
+    pub rows: u64,
+
+    /// Rows in the narrow table.
+    #[arg(long, default_value_t = 100_000, value_parser = parse_count)]
+    pub narrow_rows: u64,
+
+    /// Name of the emulated project.
+    #[arg(long, default_value = "emu_project")]
+    pub project: String,
 }
 
 #[derive(Debug, Args)]
@@ -174,6 +213,19 @@ pub struct SourceArgs {
     pub options: OptionArgs,
 
     /// Print the schema as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CatalogArgs {
+    /// A `maxcompute://project[/table]?options` URL.
+    pub url: String,
+
+    #[command(flatten)]
+    pub options: OptionArgs,
+
+    /// One JSON object per line instead of a table.
     #[arg(long)]
     pub json: bool,
 }

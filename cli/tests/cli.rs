@@ -661,3 +661,201 @@ mod vikingdb {
         emu.faults().wrong_crc(false);
     }
 }
+
+mod maxcompute {
+    use std::path::Path;
+    use std::process::Output;
+
+    use arrowport_testkit::maxcompute::{MaxComputeConfig, MaxComputeEmulator};
+
+    use super::{arrowport, ipc_file_rows, stderr, tree};
+
+    /// An emulator on its own runtime, alive as long as the returned pair.
+    fn emulator() -> (tokio::runtime::Runtime, MaxComputeEmulator) {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let emu = rt
+            .block_on(MaxComputeEmulator::start(MaxComputeConfig {
+                rows: 300,
+                narrow_rows: 2000,
+                partition_rows: 50,
+                ..MaxComputeConfig::default()
+            }))
+            .unwrap();
+        (rt, emu)
+    }
+
+    fn url(emu: &MaxComputeEmulator, path: &str, extra: &str) -> String {
+        format!(
+            "maxcompute://{}{path}?endpoint={}{extra}",
+            emu.config().project,
+            emu.endpoint()
+        )
+    }
+
+    fn run(emu: &MaxComputeEmulator, dir: &Path, args: &[&str], secret: Option<&str>) -> Output {
+        let c = emu.config();
+        arrowport()
+            .current_dir(dir)
+            .env("ALIBABA_CLOUD_ACCESS_KEY_ID", &c.access_id)
+            .env(
+                "ALIBABA_CLOUD_ACCESS_KEY_SECRET",
+                secret.unwrap_or(&c.secret_access_key),
+            )
+            .env_remove("ALIBABA_CLOUD_SECURITY_TOKEN")
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    #[test]
+    fn tables_and_partitions_list_what_the_project_holds() {
+        let (_rt, emu) = emulator();
+        let dir = tempfile::tempdir().unwrap();
+        let out = run(&emu, dir.path(), &["tables", &url(&emu, "", "")], None);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let text = String::from_utf8(out.stdout).unwrap();
+        let names: Vec<&str> = text
+            .lines()
+            .map(|l| l.split_whitespace().next().unwrap())
+            .collect();
+        assert_eq!(names, ["all_types", "empty", "narrow", "sales"]);
+
+        let out = run(
+            &emu,
+            dir.path(),
+            &["tables", &url(&emu, "", "&prefix=na"), "--json"],
+            None,
+        );
+        let text = String::from_utf8(out.stdout).unwrap();
+        let row: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
+        assert_eq!(row["name"], "narrow", "{text}");
+
+        let out = run(
+            &emu,
+            dir.path(),
+            &[
+                "partitions",
+                &url(&emu, "/sales", "&partition=dt>=20230119"),
+            ],
+            None,
+        );
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert_eq!(
+            String::from_utf8(out.stdout).unwrap(),
+            "pt=a,dt=20230119\npt=b,dt=20230119\npt=b,dt=20230120\n"
+        );
+
+        let out = run(
+            &emu,
+            dir.path(),
+            &["partitions", &url(&emu, "/narrow", "")],
+            None,
+        );
+        assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+        assert!(stderr(&out).contains("not partitioned"));
+        let out = run(&emu, dir.path(), &["tables", "datagen://"], None);
+        assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    }
+
+    #[test]
+    fn exports_a_partitioned_table_with_its_sessions_in_the_manifest() {
+        let (_rt, emu) = emulator();
+        let dir = tempfile::tempdir().unwrap();
+        let source = url(&emu, "/sales", "&partition=pt=a&partition_columns=true");
+        let out = run(&emu, dir.path(), &["export", &source, "out/", "-q"], None);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let manifest: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.path().join("out/_manifest.json")).unwrap())
+                .unwrap();
+        assert_eq!(manifest["rows"], 100, "{manifest}");
+        let text = manifest.to_string();
+        assert!(
+            text.contains("download_id") && text.contains("pt=a,dt=20230119"),
+            "{text}"
+        );
+
+        let out = run(
+            &emu,
+            dir.path(),
+            &[
+                "export",
+                &url(&emu, "/all_types", "&format=record"),
+                "all.arrow",
+                "-q",
+            ],
+            None,
+        );
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert_eq!(ipc_file_rows(&dir.path().join("all.arrow")), 300);
+    }
+
+    #[test]
+    fn bad_input_exits_2_and_remote_failures_exit_1_writing_nothing() {
+        let (_rt, emu) = emulator();
+        let cases: Vec<(String, Option<&str>, i32, &str)> = vec![
+            (url(&emu, "/sales", "&partition=pt"), None, 2, "partition"),
+            (url(&emu, "/sales", "&partition=nope=1"), None, 2, "pt, dt"),
+            (url(&emu, "/narrow", "&format=csv"), None, 2, "format"),
+            (
+                url(&emu, "/narrow", ""),
+                Some("wrong-secret"),
+                1,
+                "request_id",
+            ),
+            (url(&emu, "/missing", ""), None, 1, "missing"),
+            (
+                url(&emu, "/sales", "&partition=pt=a,dt=1"),
+                None,
+                1,
+                "NoSuchPartition",
+            ),
+        ];
+        for (source, secret, code, needle) in cases {
+            let dir = tempfile::tempdir().unwrap();
+            let out = run(
+                &emu,
+                dir.path(),
+                &["export", &source, "out.parquet"],
+                secret,
+            );
+            let err = stderr(&out);
+            assert_eq!(out.status.code(), Some(code), "{source}: {err}");
+            assert!(
+                err.contains(needle),
+                "{source}: expected `{needle}` in {err}"
+            );
+            assert!(tree(dir.path()).is_empty(), "{source} left files behind");
+        }
+
+        let dir = tempfile::tempdir().unwrap();
+        let out = arrowport()
+            .current_dir(dir.path())
+            .env_remove("ALIBABA_CLOUD_ACCESS_KEY_ID")
+            .env_remove("ALIBABA_CLOUD_ACCESS_KEY_SECRET")
+            .args(["export", &url(&emu, "/narrow", ""), "out.parquet"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+        assert!(stderr(&out).contains("ALIBABA_CLOUD_ACCESS_KEY_ID"));
+
+        for fault in ["crc", "short"] {
+            match fault {
+                "crc" => emu.faults().corrupt_data(1),
+                _ => emu.faults().short_data(1),
+            }
+            let dir = tempfile::tempdir().unwrap();
+            let out = run(
+                &emu,
+                dir.path(),
+                &["export", &url(&emu, "/narrow", ""), "out.parquet"],
+                None,
+            );
+            assert_eq!(out.status.code(), Some(1), "{fault}: {}", stderr(&out));
+            assert!(tree(dir.path()).is_empty(), "{fault} left files behind");
+        }
+    }
+}

@@ -2,5 +2,6 @@
 #![forbid(unsafe_code)]
 
 pub mod http;
+pub mod maxcompute;
 pub mod sink_conformance;
 pub mod vikingdb;

@@ -1,19 +1,53 @@
-//! MaxCompute (ODPS) table source and sink for arrowport over the Tunnel protocol.
+//! arrowport-maxcompute: exports MaxCompute (ODPS) tables over the Table Tunnel.
 //!
-//! This crate currently holds the pure, network-free building blocks, each pinned byte-for-byte
-//! to PyODPS by the vectors in `shared/testvectors` (see `shared/protocols/maxcompute-tunnel.md`):
+//! `maxcompute://<project>/<table>` reads the table's schema from the meta API, resolves the
+//! `partition` option against the partitions that exist, opens one download session per
+//! partition (a snapshot; `download_id=` joins one another process opened), and reads row
+//! ranges of them in parallel — Arrow by default, the record format on request — verifying
+//! every CRC and every row count, resuming a broken read after its last delivered row.
 //!
-//! * [`sign`] — ODPS v2 request signing, v4 key derivation, STS token header.
-//! * [`crc32c`] — CRC-32C (Castagnoli), used by both tunnel wire formats.
-//! * [`types`] — MaxCompute type strings and their Arrow mapping.
-//! * [`compress`] — the HTTP-level `Content-Encoding` codecs of tunnel bodies.
-//! * [`record`] — the protobuf-style record stream: decoder to Arrow and encoder.
-//! * [`arrow_frame`] — the CRC-framed Arrow tunnel format: decoder and encoder.
+//! The wire layers are pure and pinned byte for byte to PyODPS by the vectors in
+//! `shared/testvectors` (see `shared/protocols/maxcompute-tunnel.md`): [`sign`] (v2/v4),
+//! [`crc32c`], [`types`], [`compress`], [`record`], [`arrow_frame`], [`partition`], [`meta`].
 #![forbid(unsafe_code)]
 
 pub mod arrow_frame;
+pub mod catalog;
+pub mod client;
 pub mod compress;
+mod config;
 pub mod crc32c;
+mod error;
+pub mod meta;
+pub mod partition;
+mod read;
 pub mod record;
+mod scope;
+pub mod session;
 pub mod sign;
+mod source;
 pub mod types;
+
+use arrowport_core::{ExportSource, Result, SourceSpec};
+
+pub use config::{Config, Format, Signature};
+pub use source::MaxComputeSource;
+
+/// The plugin's name and URL scheme.
+const NAME: &str = "maxcompute";
+
+arrowport_core::register_source!(arrowport_core::SourcePlugin {
+    name: NAME,
+    description: "A MaxCompute table (or some of its partitions), through Table Tunnel download sessions",
+    docs: include_str!("docs.md"),
+    options: arrowport_core::options::option_names::<Config>,
+    build,
+});
+
+/// Builds the source from `maxcompute://project/table?options`. Pure: no network, no
+/// credentials.
+fn build(spec: SourceSpec) -> Result<Box<dyn ExportSource>> {
+    let config = Config::from_options(&spec.location, &spec.options)?;
+    config.table()?;
+    Ok(Box::new(MaxComputeSource::new(config)))
+}

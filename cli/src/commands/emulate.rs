@@ -2,11 +2,12 @@
 //! CLI, the official SDKs and benchmarks can talk to a faithful stand-in of the service.
 
 use arrowport_core::{Context, Error, Result};
+use arrowport_testkit::maxcompute::{MaxComputeConfig, MaxComputeEmulator};
 use arrowport_testkit::vikingdb::{EmulatorConfig, VikingDbEmulator};
 use serde_json::json;
 
 use super::Output;
-use crate::args::EmulateVikingdbArgs;
+use crate::args::{EmulateMaxcomputeArgs, EmulateVikingdbArgs};
 
 pub async fn vikingdb(args: EmulateVikingdbArgs, cx: Context, out: Output) -> Result<()> {
     let emulator = VikingDbEmulator::start(EmulatorConfig {
@@ -47,6 +48,51 @@ pub async fn vikingdb(args: EmulateVikingdbArgs, cx: Context, out: Output) -> Re
             rows = c.rows,
             ak = c.access_key,
             sk = c.secret_key,
+        );
+    }
+    cx.cancellation().cancelled().await;
+    Ok(())
+}
+
+pub async fn maxcompute(args: EmulateMaxcomputeArgs, cx: Context, out: Output) -> Result<()> {
+    let emulator = MaxComputeEmulator::start(MaxComputeConfig {
+        project: args.project,
+        rows: args.rows,
+        narrow_rows: args.narrow_rows,
+        meta_port: args.port,
+        tunnel_port: args.tunnel_port,
+        ..MaxComputeConfig::default()
+    })
+    .await
+    .map_err(|e| Error::io("cannot start the MaxCompute emulator", e))?;
+    let c = emulator.config();
+    // One machine-readable line first: scripts and the compat tests read it.
+    println!(
+        "{}",
+        json!({
+            "endpoint": emulator.endpoint(),
+            "tunnel_endpoint": emulator.tunnel_endpoint(),
+            "project": c.project,
+            "region": c.region,
+            "access_id": c.access_id,
+            "secret_access_key": c.secret_access_key,
+        })
+    );
+    if !out.quiet {
+        eprintln!(
+            "MaxCompute emulator: meta API {endpoint}, tunnel {tunnel}, project `{project}` with \
+             tables all_types ({rows} rows), narrow ({narrow} rows), sales (partitioned by pt, dt) \
+             and empty.\n\
+             Try (PyODPS):\n  \
+             ODPS('{id}', '{secret}', '{project}', endpoint='{endpoint}', tunnel_endpoint='{tunnel}')\n\
+             Press Ctrl-C to stop.",
+            endpoint = emulator.endpoint(),
+            tunnel = emulator.tunnel_endpoint(),
+            project = c.project,
+            rows = c.rows,
+            narrow = c.narrow_rows,
+            id = c.access_id,
+            secret = c.secret_access_key,
         );
     }
     cx.cancellation().cancelled().await;

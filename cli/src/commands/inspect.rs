@@ -119,7 +119,7 @@ pub fn describe(name: &str) -> Result<()> {
 }
 
 /// Writes command output to stdout; a closed pipe (`| head`) is not an error.
-fn print_stdout(text: &str) -> Result<()> {
+pub(super) fn print_stdout(text: &str) -> Result<()> {
     match std::io::stdout().lock().write_all(text.as_bytes()) {
         Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
             Err(Error::io("cannot write to stdout", e))

@@ -1,5 +1,6 @@
 //! The subcommands.
 
+mod catalog;
 mod demo;
 mod emulate;
 mod export;
@@ -38,6 +39,18 @@ pub fn run(cli: Cli) -> Result<()> {
             let scan = resolve::scan(&args.scan);
             runtime()?.block_on(with_ctrl_c(renderer, |cx| inspect::plan(source, scan, cx)))
         }
+        Command::Tables(args) => {
+            let config = catalog::config(&args)?;
+            runtime()?.block_on(with_ctrl_c(renderer, |cx| {
+                catalog::tables(config, args.json, cx)
+            }))
+        }
+        Command::Partitions(args) => {
+            let config = catalog::config(&args)?;
+            runtime()?.block_on(with_ctrl_c(renderer, |cx| {
+                catalog::partitions(config, args.json, cx)
+            }))
+        }
         Command::List => inspect::list(),
         Command::Describe { plugin } => inspect::describe(&plugin),
         Command::Demo(args) => runtime()?.block_on(with_ctrl_c(renderer.clone(), |cx| {
@@ -46,6 +59,10 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Emulate(EmulateCommand::Vikingdb(args)) => {
             runtime()?.block_on(with_ctrl_c(renderer, |cx| emulate::vikingdb(args, cx, out)))
         }
+        Command::Emulate(EmulateCommand::Maxcompute(args)) => runtime()?
+            .block_on(with_ctrl_c(renderer, |cx| {
+                emulate::maxcompute(args, cx, out)
+            })),
     }
 }
 

@@ -29,11 +29,17 @@ pub fn scan(args: &ScanArgs) -> Scan {
 
 /// Builds a source from its URL and `-o` options.
 pub fn source(url: &str, options: &[String]) -> Result<Box<dyn ExportSource>> {
+    let spec = source_spec(url, options)?;
+    (find_source(&spec.scheme)?.build)(spec)
+}
+
+/// A source URL with its `-o` options merged in.
+pub fn source_spec(url: &str, options: &[String]) -> Result<SourceSpec> {
     let mut spec = SourceSpec::parse(url)?;
     let plugin = find_source(&spec.scheme)?;
     let mut unused = OptionMap::new();
     route(options, plugin, None, &mut spec.options, &mut unused)?;
-    (plugin.build)(spec)
+    Ok(spec)
 }
 
 pub fn export_job(args: ExportArgs) -> Result<ExportJob> {

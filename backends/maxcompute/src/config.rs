@@ -1,0 +1,381 @@
+//! The one typed configuration of the MaxCompute plugin, fed by the URL, `-o` flags and job
+//! files alike. Parsing and validation are pure: no network, no environment.
+
+use std::fmt;
+use std::sync::Arc;
+
+use arrowport_core::{Error, OptionMap, Result};
+use serde::Deserialize;
+use url::Url;
+
+use crate::NAME;
+use crate::compress::Compression;
+use crate::sign::SignatureVersion;
+use crate::types::TypeMapping;
+
+/// Options of `maxcompute://<project>/<table>?partition=…`.
+#[derive(Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// URL of the meta API, e.g. `https://service.cn-hangzhou.maxcompute.aliyun.com/api`;
+    /// derived from `region` when not given.
+    pub endpoint: Option<String>,
+    /// Region id (`cn-hangzhou`); selects v4 signatures.
+    pub region: Option<String>,
+    /// URL of the Table Tunnel; asked from the meta API when not given.
+    pub tunnel_endpoint: Option<String>,
+    /// Signature scheme: `auto` (v4 when a region is known), `v2` or `v4`.
+    pub signature: Signature,
+    /// Schema of the three-tier model (`/projects/p/schemas/s/tables/t`).
+    pub schema: Option<String>,
+    /// Which partitions to read: `pt=a,dt=b`, or predicates such as `dt>20230119` evaluated
+    /// as PyODPS does; every matching partition is exported.
+    pub partition: Option<String>,
+    /// Read only the greatest non-empty partition among those `partition` selects.
+    pub max_partition: bool,
+    /// Append the partition key columns to every batch.
+    pub partition_columns: bool,
+    /// Tunnel data format.
+    pub format: Format,
+    /// Compression asked for on tunnel downloads (`zstd`, `deflate`, `lz4` or `none`).
+    #[serde(deserialize_with = "compression")]
+    pub compression: Compression,
+    /// Join an existing download session (another process's snapshot) instead of creating one.
+    pub download_id: Option<String>,
+    /// Tunnel quota group (`quotaName`).
+    pub quota_name: Option<String>,
+    /// Rows per tunnel request; by default sized from the schema to about 8 MiB.
+    pub split_rows: Option<u64>,
+    /// Timezone recorded on `datetime`/`timestamp` columns (values are never shifted).
+    pub timezone: String,
+    /// Only for `arrowport tables`: list tables whose names start with this.
+    pub prefix: Option<String>,
+    /// Environment variables holding the credentials.
+    pub access_id_env: String,
+    pub secret_access_key_env: String,
+    pub security_token_env: String,
+    /// The project, from the URL's location.
+    #[serde(skip)]
+    pub project: String,
+    /// The table, from the URL's location (absent for project-level commands).
+    #[serde(skip)]
+    pub table: Option<String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            endpoint: None,
+            region: None,
+            tunnel_endpoint: None,
+            signature: Signature::Auto,
+            schema: None,
+            partition: None,
+            max_partition: false,
+            partition_columns: false,
+            format: Format::Arrow,
+            compression: Compression::Zstd,
+            download_id: None,
+            quota_name: None,
+            split_rows: None,
+            timezone: "UTC".into(),
+            prefix: None,
+            access_id_env: "ALIBABA_CLOUD_ACCESS_KEY_ID".into(),
+            secret_access_key_env: "ALIBABA_CLOUD_ACCESS_KEY_SECRET".into(),
+            security_token_env: "ALIBABA_CLOUD_SECURITY_TOKEN".into(),
+            project: String::new(),
+            table: None,
+        }
+    }
+}
+
+impl fmt::Debug for Config {
+    // No secrets live here, only the names of the variables that hold them.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("project", &self.project)
+            .field("table", &self.table)
+            .field("endpoint", &self.endpoint)
+            .field("tunnel_endpoint", &self.tunnel_endpoint)
+            .field("partition", &self.partition)
+            .field("format", &self.format)
+            .field("compression", &self.compression)
+            .field("download_id", &self.download_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Signature scheme choice.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Signature {
+    /// v4 when the region is known (given, or read from a `service.<region>.…` endpoint),
+    /// else v2 — what PyODPS does.
+    #[default]
+    Auto,
+    V2,
+    V4,
+}
+
+/// Tunnel data format.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    /// CRC-framed Arrow record batches (`?data&arrow`).
+    #[default]
+    Arrow,
+    /// The protobuf-style record stream with per-record CRC-32C.
+    Record,
+}
+
+impl Config {
+    /// Deserializes and validates `project[/table]` and the options.
+    pub fn from_options(location: &str, options: &OptionMap) -> Result<Self> {
+        let mut config: Config = options.deserialize(NAME)?;
+        let mut parts = location.split('/');
+        config.project = parts.next().unwrap_or_default().to_string();
+        config.table = parts.next().map(str::to_string);
+        if parts.next().is_some() {
+            return Err(invalid(format!(
+                "the URL names a project and a table, as in `maxcompute://my_project/my_table`; \
+                 got `{location}`"
+            )));
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Rejects what cannot work, naming the option at fault.
+    pub fn validate(&self) -> Result<()> {
+        if self.project.is_empty() {
+            return Err(invalid(
+                "the URL names the project, as in `maxcompute://my_project/my_table`".into(),
+            ));
+        }
+        if self.table.as_deref().is_some_and(str::is_empty) {
+            return Err(invalid("the table name in the URL is empty".into()));
+        }
+        self.meta_endpoint()?;
+        if let Some(tunnel) = &self.tunnel_endpoint {
+            parse_endpoint("tunnel_endpoint", tunnel)?;
+        }
+        self.signature_version()?;
+        if self.download_id.as_deref().is_some_and(str::is_empty) {
+            return Err(invalid("option `download_id` is empty".into()));
+        }
+        if self.download_id.is_some() && self.max_partition {
+            return Err(invalid(
+                "`download_id` joins one session of one partition; drop `max_partition` and \
+                 name the partition with `partition=`"
+                    .into(),
+            ));
+        }
+        if self.split_rows == Some(0) {
+            return Err(invalid("option `split_rows` must be positive".into()));
+        }
+        if self.timezone.trim().is_empty() {
+            return Err(invalid("option `timezone` is empty".into()));
+        }
+        Ok(())
+    }
+
+    /// The table, or an error saying the URL needs one.
+    pub fn table(&self) -> Result<&str> {
+        self.table.as_deref().ok_or_else(|| {
+            invalid(format!(
+                "the URL names no table: write `maxcompute://{}/<table>`",
+                self.project
+            ))
+        })
+    }
+
+    /// The meta API endpoint, explicit or derived from `region`.
+    pub fn meta_endpoint(&self) -> Result<Url> {
+        match (&self.endpoint, &self.region) {
+            (Some(e), _) => parse_endpoint("endpoint", e),
+            (None, Some(region)) => parse_endpoint(
+                "region",
+                &format!("https://service.{region}.maxcompute.aliyun.com/api"),
+            ),
+            (None, None) => Err(invalid(
+                "set `endpoint` (the meta API URL, e.g. \
+                 https://service.cn-hangzhou.maxcompute.aliyun.com/api) or `region`"
+                    .into(),
+            )),
+        }
+    }
+
+    /// The signature version: v4 needs a region, given or read from the endpoint's host.
+    pub fn signature_version(&self) -> Result<SignatureVersion> {
+        let region = self.region.clone().or_else(|| {
+            self.endpoint
+                .as_deref()
+                .and_then(|e| Url::parse(e).ok())
+                .and_then(|u| u.host_str().and_then(region_of_host))
+        });
+        match (self.signature, region) {
+            (Signature::V2, _) | (Signature::Auto, None) => Ok(SignatureVersion::V2),
+            (Signature::V4 | Signature::Auto, Some(region)) => Ok(SignatureVersion::V4 { region }),
+            (Signature::V4, None) => Err(invalid(
+                "`signature=v4` needs `region` (the endpoint's host does not name one)".into(),
+            )),
+        }
+    }
+
+    /// How MaxCompute types become Arrow types.
+    pub fn type_mapping(&self) -> TypeMapping {
+        TypeMapping {
+            timezone: Some(Arc::from(self.timezone.trim())),
+        }
+    }
+}
+
+/// The region in a `service.<region>.<word>.<word>.com` host, as PyODPS recognises it.
+fn region_of_host(host: &str) -> Option<String> {
+    let labels: Vec<&str> = host.split('.').collect();
+    match labels.as_slice() {
+        ["service", region, _, _, "com"] if !region.is_empty() => Some(region.to_string()),
+        _ => None,
+    }
+}
+
+pub(crate) fn parse_endpoint(option: &str, text: &str) -> Result<Url> {
+    let url = Url::parse(text)
+        .map_err(|e| invalid(format!("option `{option}` is not a URL (`{text}`): {e}")))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(invalid(format!(
+            "option `{option}` must be an http(s) URL with a host, got `{text}`"
+        )));
+    }
+    Ok(url)
+}
+
+fn invalid(message: String) -> Error {
+    Error::config(format!("{NAME}: {message}")).with_context("plugin", NAME)
+}
+
+fn compression<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Compression, D::Error> {
+    let text = String::deserialize(d)?;
+    match text.trim().to_ascii_lowercase().as_str() {
+        "none" | "identity" | "" => Ok(Compression::None),
+        "zstd" => Ok(Compression::Zstd),
+        "deflate" | "zlib" => Ok(Compression::Deflate),
+        "lz4" => Ok(Compression::Lz4Frame),
+        other => Err(serde::de::Error::custom(format!(
+            "unknown compression `{other}` (zstd, deflate, lz4 or none)"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use arrowport_core::ErrorKind;
+
+    use super::*;
+
+    fn parse(location: &str, pairs: &[(&str, &str)]) -> Result<Config> {
+        let mut options = OptionMap::new();
+        for (k, v) in pairs {
+            options.insert(*k, *v);
+        }
+        Config::from_options(location, &options)
+    }
+
+    #[test]
+    fn region_gives_the_endpoint_and_v4() {
+        let c = parse("proj/tab", &[("region", "cn-shanghai")]).unwrap();
+        assert_eq!(c.project, "proj");
+        assert_eq!(c.table.as_deref(), Some("tab"));
+        assert_eq!(
+            c.meta_endpoint().unwrap().as_str(),
+            "https://service.cn-shanghai.maxcompute.aliyun.com/api"
+        );
+        assert_eq!(
+            c.signature_version().unwrap(),
+            SignatureVersion::V4 {
+                region: "cn-shanghai".into()
+            }
+        );
+        assert_eq!(c.format, Format::Arrow);
+        assert_eq!(c.compression, Compression::Zstd);
+    }
+
+    #[test]
+    fn region_is_read_from_the_endpoint_host_as_pyodps_does() {
+        let c = parse(
+            "p/t",
+            &[(
+                "endpoint",
+                "http://service.cn-beijing.maxcompute.aliyun.com/api",
+            )],
+        )
+        .unwrap();
+        assert_eq!(
+            c.signature_version().unwrap(),
+            SignatureVersion::V4 {
+                region: "cn-beijing".into()
+            }
+        );
+        let local = parse("p/t", &[("endpoint", "http://127.0.0.1:9000/api")]).unwrap();
+        assert_eq!(local.signature_version().unwrap(), SignatureVersion::V2);
+        let forced = parse(
+            "p/t",
+            &[
+                (
+                    "endpoint",
+                    "http://service.cn-beijing.maxcompute.aliyun.com/api",
+                ),
+                ("signature", "v2"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(forced.signature_version().unwrap(), SignatureVersion::V2);
+    }
+
+    #[test]
+    fn bad_input_names_the_option() {
+        type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
+        let cases: &[Case] = &[
+            ("p/t", &[], "endpoint"),
+            ("", &[("region", "r")], "project"),
+            ("p/t/x", &[("region", "r")], "project and a table"),
+            ("p/t", &[("endpoint", "ftp://h")], "endpoint"),
+            ("p/t", &[("region", "r"), ("format", "csv")], "format"),
+            ("p/t", &[("region", "r"), ("compression", "gzip")], "gzip"),
+            ("p/t", &[("region", "r"), ("split_rows", "0")], "split_rows"),
+            (
+                "p/t",
+                &[("endpoint", "http://127.0.0.1/api"), ("signature", "v4")],
+                "region",
+            ),
+            (
+                "p/t",
+                &[("region", "r"), ("donwload_id", "x")],
+                "download_id",
+            ),
+        ];
+        for (location, pairs, needle) in cases {
+            let err = parse(location, pairs).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Config, "{location} {pairs:?}");
+            assert!(
+                err.to_string().contains(needle),
+                "{location} {pairs:?}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn project_only_urls_parse_but_have_no_table() {
+        let c = parse("proj", &[("region", "r"), ("prefix", "sa")]).unwrap();
+        assert_eq!(c.table, None);
+        assert!(
+            c.table()
+                .unwrap_err()
+                .to_string()
+                .contains("maxcompute://proj/<table>")
+        );
+        assert_eq!(c.prefix.as_deref(), Some("sa"));
+    }
+}

@@ -1,0 +1,117 @@
+//! Failures a test scripts at run time. Every setter replaces what was set before; counted
+//! faults are used up one request at a time. Tunnel faults apply to data requests
+//! (`GET ?data`) only, so sessions can still be created and reloaded around them.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::time::Duration;
+
+use super::lock;
+
+/// Scriptable failures, shared with the request handlers. All methods take `&self` and may be
+/// called from any thread while requests are in flight.
+#[derive(Debug, Default)]
+pub struct Faults {
+    server_errors: AtomicU32,
+    flow_exceeded: AtomicU32,
+    /// Bodies left to cut, and after how many bytes.
+    resets: Mutex<(u32, usize)>,
+    corrupt: AtomicU32,
+    short: AtomicU32,
+    /// Sessions created before the latest `expire_sessions` carry an older generation.
+    generation: AtomicU64,
+    delay: Mutex<Duration>,
+    meta_server_errors: AtomicU32,
+}
+
+impl Faults {
+    /// The next `n` data requests answer HTTP 500 `InternalServerError`.
+    pub fn server_errors(&self, n: u32) {
+        self.server_errors.store(n, Ordering::SeqCst);
+    }
+
+    /// The next `n` data requests answer HTTP 429 `FlowExceeded`.
+    pub fn flow_exceeded(&self, n: u32) {
+        self.flow_exceeded.store(n, Ordering::SeqCst);
+    }
+
+    /// The next `n` data bodies send `after_bytes` bytes (at most all but the last byte, so
+    /// the cut always bites), pause 100 ms so those bytes reach the client, and then drop the
+    /// connection.
+    pub fn reset_data(&self, n: u32, after_bytes: usize) {
+        *lock(&self.resets) = (n, after_bytes);
+    }
+
+    /// The next `n` data bodies have one bit flipped inside: in the record format a value of
+    /// the first record (its CRC no longer matches), in Arrow a byte of the first frame (its
+    /// frame CRC no longer matches). The body is otherwise well formed.
+    pub fn corrupt_data(&self, n: u32) {
+        self.corrupt.store(n, Ordering::SeqCst);
+    }
+
+    /// The next `n` data bodies hold only the first half of the rows asked for (rounded
+    /// down), with a footer (record format) that is correct for what they hold.
+    pub fn short_data(&self, n: u32) {
+        self.short.store(n, Ordering::SeqCst);
+    }
+
+    /// Every session created so far expires: any request naming it answers HTTP 409
+    /// `StatusConflict`. Sessions created afterwards are unaffected.
+    pub fn expire_sessions(&self) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Every tunnel answer waits this long first. Zero turns it off.
+    pub fn delay(&self, d: Duration) {
+        *lock(&self.delay) = d;
+    }
+
+    /// The next `n` meta API requests (after authentication) answer HTTP 503.
+    pub fn meta_server_errors(&self, n: u32) {
+        self.meta_server_errors.store(n, Ordering::SeqCst);
+    }
+
+    pub(crate) fn take_server_error(&self) -> bool {
+        take(&self.server_errors)
+    }
+
+    pub(crate) fn take_flow_exceeded(&self) -> bool {
+        take(&self.flow_exceeded)
+    }
+
+    /// After how many bytes to cut this body, if it is to be cut.
+    pub(crate) fn take_reset(&self) -> Option<usize> {
+        let mut resets = lock(&self.resets);
+        (resets.0 > 0).then(|| {
+            resets.0 -= 1;
+            resets.1
+        })
+    }
+
+    pub(crate) fn take_corrupt(&self) -> bool {
+        take(&self.corrupt)
+    }
+
+    pub(crate) fn take_short(&self) -> bool {
+        take(&self.short)
+    }
+
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
+    }
+
+    pub(crate) fn current_delay(&self) -> Duration {
+        *lock(&self.delay)
+    }
+
+    pub(crate) fn take_meta_server_error(&self) -> bool {
+        take(&self.meta_server_errors)
+    }
+}
+
+/// Uses up one of a counted fault, if any is left.
+fn take(counter: &AtomicU32) -> bool {
+    counter
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+        .is_ok()
+}
