@@ -21,7 +21,7 @@ use arrow::ipc::writer::StreamWriter;
 use arrowport_core::{Error, ErrorKind, Result};
 
 use crate::compress::io_to_error;
-use crate::crc32c::{Crc32c, crc32c};
+use crate::crc32c::{append, crc32c};
 
 /// Chunk size written by PyODPS and Java.
 pub const DEFAULT_CHUNK_SIZE: u32 = 65_536;
@@ -53,7 +53,8 @@ pub struct FramedReader<R> {
     frame: Vec<u8>,
     pos: usize,
     end: usize,
-    whole: Crc32c,
+    /// CRC of every payload byte verified so far.
+    whole: u32,
     frames: u64,
     payload_len: u64,
     state: FrameState,
@@ -75,7 +76,7 @@ impl<R: Read> FramedReader<R> {
             frame: Vec::new(),
             pos: 0,
             end: 0,
-            whole: Crc32c::new(),
+            whole: 0,
             frames: 0,
             payload_len: 0,
             state: FrameState::Header,
@@ -152,9 +153,10 @@ impl<R: Read> FramedReader<R> {
         }
         let data_len = got - 4;
         let wire = u32::from_be_bytes(self.frame[data_len..got].try_into().expect("4 bytes"));
-        self.whole.update(&self.frame[..data_len]);
+        // With CRC instructions a second pass is cheaper than combining chunk CRCs.
+        let crc = crc32c(&self.frame[..data_len]);
+        self.whole = append(self.whole, &self.frame[..data_len]);
         if got == want {
-            let crc = crc32c(&self.frame[..data_len]);
             if crc != wire {
                 return Err(frame_error(format!(
                     "Arrow tunnel chunk {} CRC-32C mismatch: frame says {wire:#010x}, data gives {crc:#010x}",
@@ -162,7 +164,7 @@ impl<R: Read> FramedReader<R> {
                 )));
             }
         } else {
-            let crc = self.whole.value();
+            let crc = self.whole;
             if crc != wire {
                 return Err(frame_error(format!(
                     "Arrow tunnel final CRC-32C mismatch: frame says {wire:#010x}, payload gives {crc:#010x}"
