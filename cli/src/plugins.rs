@@ -17,7 +17,15 @@ mod tests {
         let sinks: Vec<_> = sink_plugins().iter().map(|p| p.name).collect();
         assert_eq!(
             sinks,
-            ["arrow", "arrows", "csv", "json", "ndjson", "parquet"]
+            [
+                "arrow",
+                "arrows",
+                "csv",
+                "json",
+                "maxcompute",
+                "ndjson",
+                "parquet"
+            ]
         );
     }
 }

@@ -16,7 +16,7 @@ use crate::config::{Config, Format, parse_endpoint};
 use crate::error::remote_error;
 use crate::meta::{self, PartitionMeta, PartitionSummary, TableMeta, TableSummary};
 use crate::partition::PartitionSpec;
-use crate::session::SessionInfo;
+use crate::session::{SessionInfo, UploadInfo};
 use crate::sign::{Credentials, SignableRequest, Signer, format_http_date};
 
 /// The tunnel protocol version PyODPS and the Java SDK speak.
@@ -45,6 +45,9 @@ pub struct Request {
     pub params: Vec<(&'static str, String)>,
     /// `Accept-Encoding` for tunnel data.
     pub accept_encoding: Option<&'static str>,
+    /// A block body: sent as `application/octet-stream` (a signed header), with its
+    /// `Content-Encoding` when compressed.
+    pub body: Option<(Bytes, Option<&'static str>)>,
     /// `curr_project`, which PyODPS adds (signed) to every request.
     pub project: String,
 }
@@ -58,6 +61,7 @@ impl Request {
             actions: Vec::new(),
             params: Vec::new(),
             accept_encoding: None,
+            body: None,
             project: project.to_string(),
         }
     }
@@ -105,8 +109,15 @@ impl Request {
             headers.push(("odps-tunnel-date-transform", "v1".into()));
             headers.push(("odps-tunnel-sdk-support-schema-evolution", "true".into()));
         }
-        if self.method != Method::GET {
-            headers.push(("Content-Length", "0".into()));
+        match &self.body {
+            Some((_, encoding)) => {
+                headers.push(("Content-Type", "application/octet-stream".into()));
+                if let Some(encoding) = encoding {
+                    headers.push(("Content-Encoding", (*encoding).into()));
+                }
+            }
+            None if self.method != Method::GET => headers.push(("Content-Length", "0".into())),
+            None => {}
         }
         if let Some(encoding) = self.accept_encoding {
             headers.push(("Accept-Encoding", encoding.into()));
@@ -149,6 +160,27 @@ pub struct Client {
     project: String,
     schema: Option<String>,
     quota_name: Option<String>,
+}
+
+/// Where an upload session writes.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct UploadTarget<'a> {
+    pub partition: Option<&'a PartitionSpec>,
+    /// Replace the table's (or partition's) rows at commit instead of appending.
+    pub overwrite: bool,
+    /// Create the partition if it does not exist (the Java SDK's `createPartition`).
+    pub create_partition: bool,
+}
+
+/// One block of an upload session.
+#[derive(Debug, Clone)]
+pub struct BlockRequest<'a> {
+    pub upload_id: &'a str,
+    pub block_id: u32,
+    pub partition: Option<&'a PartitionSpec>,
+    pub format: Format,
+    pub body: Bytes,
+    pub content_encoding: Option<&'static str>,
 }
 
 /// One row range to read: where, which rows, which columns, which format.
@@ -307,6 +339,128 @@ impl Client {
             .param_opt("quotaName", self.quota_name.as_deref());
         req.accept_encoding = rows.accept_encoding;
         req
+    }
+
+    /// `POST ?uploads[&partition=k=v,…][&overwrite=true][&create_partition=true]`.
+    pub fn create_upload_request(&self, table: &str, target: &UploadTarget<'_>) -> Request {
+        self.request(
+            Service::Tunnel,
+            Method::POST,
+            self.tables_resource(Some(table)),
+        )
+        .action("uploads")
+        .param_opt(
+            "partition",
+            target.partition.map(PartitionSpec::to_tunnel_string),
+        )
+        .param_opt("overwrite", target.overwrite.then_some("true"))
+        .param_opt(
+            "create_partition",
+            target.create_partition.then_some("true"),
+        )
+        .param_opt("quotaName", self.quota_name.as_deref())
+    }
+
+    /// `GET ?uploadid=ID` (status with the uploaded block list) or, as `POST`, the commit.
+    pub fn upload_request(
+        &self,
+        method: Method,
+        table: &str,
+        partition: Option<&PartitionSpec>,
+        id: &str,
+    ) -> Request {
+        self.request(Service::Tunnel, method, self.tables_resource(Some(table)))
+            .param("uploadid", id)
+            .param_opt("partition", partition.map(PartitionSpec::to_tunnel_string))
+            .param_opt("quotaName", self.quota_name.as_deref())
+    }
+
+    /// `PUT ?uploadid=ID&blockid=N[&arrow][&partition=…]` with the block as body.
+    pub fn block_request(&self, table: &str, block: &BlockRequest<'_>) -> Request {
+        let mut req = self
+            .request(
+                Service::Tunnel,
+                Method::PUT,
+                self.tables_resource(Some(table)),
+            )
+            .param("uploadid", block.upload_id)
+            .param("blockid", block.block_id.to_string());
+        if block.format == Format::Arrow {
+            req = req.action("arrow");
+        }
+        req = req
+            .param_opt(
+                "partition",
+                block.partition.map(PartitionSpec::to_tunnel_string),
+            )
+            .param_opt("quotaName", self.quota_name.as_deref());
+        req.body = Some((block.body.clone(), block.content_encoding));
+        req
+    }
+
+    /// A new upload session.
+    pub async fn create_upload(
+        &self,
+        table: &str,
+        target: &UploadTarget<'_>,
+        cx: &Context,
+    ) -> Result<UploadInfo> {
+        let req = self.create_upload_request(table, target);
+        UploadInfo::parse(&self.call(&req, cx).await?)
+    }
+
+    /// An upload session's status and the blocks the server holds.
+    pub async fn upload_status(
+        &self,
+        table: &str,
+        partition: Option<&PartitionSpec>,
+        id: &str,
+        cx: &Context,
+    ) -> Result<UploadInfo> {
+        let req = self.upload_request(Method::GET, table, partition, id);
+        let body = self
+            .call(&req, cx)
+            .await
+            .map_err(|e| e.with_context("upload_id", id))?;
+        UploadInfo::parse(&body)
+    }
+
+    /// Uploads one block, retried as a whole on temporary failures (a re-PUT of the same id
+    /// replaces it).
+    pub async fn put_block(
+        &self,
+        table: &str,
+        block: &BlockRequest<'_>,
+        cx: &Context,
+    ) -> Result<()> {
+        let req = self.block_request(table, block);
+        self.call(&req, cx).await.map(|_| ()).map_err(|e| {
+            e.with_context("upload_id", block.upload_id)
+                .with_context("block_id", block.block_id)
+        })
+    }
+
+    /// Commits an upload session, once: its blocks become visible atomically. Not repeated
+    /// after an unclear failure, because a commit that did happen cannot be told from one
+    /// that did not.
+    pub async fn commit_upload(
+        &self,
+        table: &str,
+        partition: Option<&PartitionSpec>,
+        id: &str,
+        cx: &Context,
+    ) -> Result<()> {
+        let req = self.upload_request(Method::POST, table, partition, id);
+        let endpoint = self.endpoint(req.service, cx).await?;
+        let response = self
+            .send(&req, &endpoint)
+            .await
+            .map_err(|e| e.with_context("upload_id", id))?;
+        response.bytes().await.map(|_| ()).map_err(|e| {
+            transport_error(&what(&req), e)
+                .permanent()
+                .with_context("upload_id", id)
+        })
     }
 
     /// The table's schema and facts.
@@ -482,6 +636,9 @@ impl Client {
         for (name, value) in headers {
             builder = builder.header(name, value);
         }
+        if let Some((body, _)) = &req.body {
+            builder = builder.body(body.clone());
+        }
         let response = builder
             .send()
             .await
@@ -603,6 +760,20 @@ mod tests {
                     format: Format::Arrow,
                     accept_encoding: Some("deflate"),
                 }),
+            ),
+            (
+                "tunnel_upload_block",
+                client.block_request(
+                    "test_table",
+                    &BlockRequest {
+                        upload_id: "20230119upload01",
+                        block_id: 0,
+                        partition: None,
+                        format: Format::Record,
+                        body: Bytes::from_static(b"x"),
+                        content_encoding: Some("deflate"),
+                    },
+                ),
             ),
         ];
         let date = doc["fixed_date_header"].as_str().unwrap();

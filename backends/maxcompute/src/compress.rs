@@ -46,6 +46,15 @@ impl Compression {
         }
     }
 
+    /// The `Content-Encoding` (or `Accept-Encoding`) value for Arrow bodies, where PyODPS
+    /// names LZ4 `x-odps-lz4-frame`.
+    pub fn arrow_content_encoding(self) -> Option<&'static str> {
+        match self {
+            Compression::Lz4Frame => Some("x-odps-lz4-frame"),
+            c => c.content_encoding(),
+        }
+    }
+
     /// Wraps `input` so that reading yields the decompressed bytes.
     pub fn decoder<'a, R: Read + 'a>(self, input: R) -> Result<Box<dyn Read + 'a>> {
         Ok(match self {

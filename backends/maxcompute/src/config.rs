@@ -50,6 +50,17 @@ pub struct Config {
     pub timezone: String,
     /// Only for `arrowport tables`: list tables whose names start with this.
     pub prefix: Option<String>,
+    /// Sink: replace the table's (or partition's) rows instead of appending.
+    pub overwrite: bool,
+    /// Sink: route rows to partitions by these input columns (the table's partition keys).
+    #[serde(deserialize_with = "column_list")]
+    pub partition_by: Vec<String>,
+    /// Sink: create missing partitions, as the SDKs' `create_partition` does.
+    pub create_partition: bool,
+    /// Sink: encoded bytes per upload block (before compression).
+    pub block_bytes: u64,
+    /// Sink: most partitions one export may write (each holds an upload session).
+    pub max_partitions: usize,
     /// Environment variables holding the credentials.
     pub access_id_env: String,
     pub secret_access_key_env: String,
@@ -80,6 +91,11 @@ impl Default for Config {
             split_rows: None,
             timezone: "UTC".into(),
             prefix: None,
+            overwrite: false,
+            partition_by: Vec::new(),
+            create_partition: false,
+            block_bytes: 32 << 20,
+            max_partitions: 256,
             access_id_env: "ALIBABA_CLOUD_ACCESS_KEY_ID".into(),
             secret_access_key_env: "ALIBABA_CLOUD_ACCESS_KEY_SECRET".into(),
             security_token_env: "ALIBABA_CLOUD_SECURITY_TOKEN".into(),
@@ -128,7 +144,55 @@ pub enum Format {
     Record,
 }
 
+/// Whether the config reads a table or writes one: some options belong to one side only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Source,
+    Sink,
+}
+
 impl Config {
+    /// Rejects options of the other side, which would otherwise be silently ignored.
+    pub fn check_role(&self, role: Role) -> Result<()> {
+        let defaults = Config::default();
+        let set: Vec<&str> = match role {
+            Role::Source => [
+                ("overwrite", self.overwrite),
+                ("partition_by", !self.partition_by.is_empty()),
+                ("create_partition", self.create_partition),
+                ("block_bytes", self.block_bytes != defaults.block_bytes),
+                (
+                    "max_partitions",
+                    self.max_partitions != defaults.max_partitions,
+                ),
+            ]
+            .into_iter()
+            .filter_map(|(name, set)| set.then_some(name))
+            .collect(),
+            Role::Sink => [
+                ("max_partition", self.max_partition),
+                ("partition_columns", self.partition_columns),
+                ("download_id", self.download_id.is_some()),
+                ("split_rows", self.split_rows.is_some()),
+                ("prefix", self.prefix.is_some()),
+            ]
+            .into_iter()
+            .filter_map(|(name, set)| set.then_some(name))
+            .collect(),
+        };
+        match (set.as_slice(), role) {
+            ([], _) => Ok(()),
+            (names, Role::Source) => Err(invalid(format!(
+                "{} only apply when writing to MaxCompute, not when reading",
+                names.join(", ")
+            ))),
+            (names, Role::Sink) => Err(invalid(format!(
+                "{} only apply when reading from MaxCompute, not when writing",
+                names.join(", ")
+            ))),
+        }
+    }
+
     /// Deserializes and validates `project[/table]` and the options.
     pub fn from_options(location: &str, options: &OptionMap) -> Result<Self> {
         let mut config: Config = options.deserialize(NAME)?;
@@ -172,6 +236,22 @@ impl Config {
         }
         if self.split_rows == Some(0) {
             return Err(invalid("option `split_rows` must be positive".into()));
+        }
+        if !(1 << 20..=1 << 30).contains(&self.block_bytes) {
+            return Err(invalid(format!(
+                "option `block_bytes` must be between 1 MiB and 1 GiB, got {}",
+                self.block_bytes
+            )));
+        }
+        if self.max_partitions == 0 {
+            return Err(invalid("option `max_partitions` must be positive".into()));
+        }
+        if !self.partition_by.is_empty() && self.partition.is_some() {
+            return Err(invalid(
+                "give either `partition` (one partition) or `partition_by` (rows routed by \
+                 columns), not both"
+                    .into(),
+            ));
         }
         if self.timezone.trim().is_empty() {
             return Err(invalid("option `timezone` is empty".into()));
@@ -252,6 +332,18 @@ pub(crate) fn parse_endpoint(option: &str, text: &str) -> Result<Url> {
 
 fn invalid(message: String) -> Error {
     Error::config(format!("{NAME}: {message}")).with_context("plugin", NAME)
+}
+
+fn column_list<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Vec<String>, D::Error> {
+    let text = String::deserialize(d)?;
+    Ok(text
+        .split(',')
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .map(str::to_string)
+        .collect())
 }
 
 fn compression<'de, D: serde::Deserializer<'de>>(

@@ -18,6 +18,7 @@ pub mod compress;
 mod config;
 pub mod crc32c;
 mod error;
+mod mapping;
 pub mod meta;
 pub mod partition;
 mod read;
@@ -25,12 +26,16 @@ pub mod record;
 mod scope;
 pub mod session;
 pub mod sign;
+mod sink;
 mod source;
 pub mod types;
+mod upload;
 
-use arrowport_core::{ExportSource, Result, SourceSpec};
+use arrowport_core::registry::SinkTarget;
+use arrowport_core::{Error, ExportSource, Result, Sink, SinkSpec, SourceSpec};
 
-pub use config::{Config, Format, Signature};
+pub use config::{Config, Format, Role, Signature};
+pub use sink::MaxComputeSink;
 pub use source::MaxComputeSource;
 
 /// The plugin's name and URL scheme.
@@ -44,10 +49,36 @@ arrowport_core::register_source!(arrowport_core::SourcePlugin {
     build,
 });
 
+arrowport_core::register_sink!(arrowport_core::SinkPlugin {
+    name: NAME,
+    description: "A MaxCompute table (or partitions), through Table Tunnel upload sessions",
+    docs: include_str!("docs.md"),
+    extensions: &[],
+    schemes: &[NAME],
+    default_for: &[],
+    options: arrowport_core::options::option_names::<Config>,
+    build: build_sink,
+});
+
 /// Builds the source from `maxcompute://project/table?options`. Pure: no network, no
 /// credentials.
 fn build(spec: SourceSpec) -> Result<Box<dyn ExportSource>> {
     let config = Config::from_options(&spec.location, &spec.options)?;
     config.table()?;
+    config.check_role(Role::Source)?;
     Ok(Box::new(MaxComputeSource::new(config)))
+}
+
+/// Builds the sink for `maxcompute://project/table`; `--overwrite` means `overwrite=true`.
+fn build_sink(spec: SinkSpec) -> Result<Box<dyn Sink>> {
+    let SinkTarget::Url { location, .. } = &spec.target else {
+        return Err(Error::config(format!(
+            "{NAME}: the sink is a table URL, `maxcompute://<project>/<table>`"
+        )));
+    };
+    let mut config = Config::from_options(location, &spec.options)?;
+    config.table()?;
+    config.check_role(Role::Sink)?;
+    config.overwrite |= spec.overwrite;
+    Ok(Box::new(MaxComputeSink::new(config)))
 }

@@ -71,9 +71,9 @@ impl SessionRead {
     }
 
     fn accept_encoding(&self) -> Option<&'static str> {
-        match (self.compression, self.format) {
-            (Compression::Lz4Frame, Format::Arrow) => Some("x-odps-lz4-frame"),
-            (c, _) => c.content_encoding(),
+        match self.format {
+            Format::Arrow => self.compression.arrow_content_encoding(),
+            Format::Record => self.compression.content_encoding(),
         }
     }
 

@@ -1,5 +1,6 @@
-//! Tunnel download sessions: a frozen snapshot of a table or partition whose rows any number of
-//! clients read by row range.
+//! Tunnel sessions. A download session is a frozen snapshot of a table or partition whose rows
+//! any number of clients read by row range; an upload session collects blocks that one commit
+//! makes visible.
 
 use std::time::Duration;
 
@@ -65,6 +66,55 @@ impl SessionInfo {
             record_count,
             columns: columns(schema.get("columns"))?,
             partition_keys: columns(schema.get("partitionKeys"))?,
+        })
+    }
+}
+
+/// An upload session as the tunnel describes it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UploadInfo {
+    pub id: String,
+    /// `normal`, `closed`, `expired`, … (lower-cased).
+    pub status: String,
+    /// Data columns, in table order.
+    pub columns: Vec<Column>,
+    /// Ids of the blocks the server holds.
+    pub blocks: Vec<u32>,
+}
+
+impl UploadInfo {
+    /// Parses the upload session JSON (spec §1.3); the SDKs read only `BlockID` of each block.
+    pub fn parse(body: &[u8]) -> Result<UploadInfo> {
+        let v: Value = serde_json::from_slice(body)
+            .map_err(|e| malformed(&format!("the upload session is not JSON: {e}")))?;
+        let id = v
+            .get("UploadID")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| malformed("no `UploadID`"))?
+            .to_string();
+        let blocks = match v.get("UploadedBlockList") {
+            Some(Value::Array(list)) => list
+                .iter()
+                .map(|b| {
+                    let id = b.get("BlockID");
+                    id.and_then(Value::as_u64)
+                        .or_else(|| id.and_then(Value::as_str).and_then(|s| s.parse().ok()))
+                        .and_then(|n| u32::try_from(n).ok())
+                        .ok_or_else(|| malformed("a block without a numeric `BlockID`"))
+                })
+                .collect::<Result<_>>()?,
+            _ => Vec::new(),
+        };
+        Ok(UploadInfo {
+            id,
+            status: v
+                .get("Status")
+                .and_then(Value::as_str)
+                .unwrap_or("unknown")
+                .to_ascii_lowercase(),
+            columns: columns(v.get("Schema").and_then(|s| s.get("columns")))?,
+            blocks,
         })
     }
 }
@@ -157,7 +207,7 @@ pub fn describe(target: &SessionTarget) -> String {
 fn malformed(what: &str) -> Error {
     Error::new(
         ErrorKind::Remote,
-        format!("{NAME}: the tunnel answered a download session in an unexpected shape: {what}"),
+        format!("{NAME}: the tunnel answered a session in an unexpected shape: {what}"),
     )
     .with_context("plugin", NAME)
 }
@@ -185,6 +235,17 @@ mod tests {
             OdpsType::Map(Box::new(OdpsType::String), Box::new(OdpsType::BigInt))
         );
         assert_eq!(s.partition_keys[0].name, "pt");
+    }
+
+    #[test]
+    fn parses_upload_sessions_and_their_block_lists() {
+        let body = br#"{"UploadID":"20230119up","Status":"normal","Schema":{"columns":[{"name":"id","type":"bigint","nullable":false}]},
+            "UploadedBlockList":[{"BlockID":0,"RecordCount":1,"Version":0},{"BlockID":"7"}],"MaxFieldSize":8388608}"#;
+        let u = UploadInfo::parse(body).unwrap();
+        assert_eq!((u.id.as_str(), u.status.as_str()), ("20230119up", "normal"));
+        assert_eq!(u.blocks, [0, 7]);
+        assert!(!u.columns[0].nullable);
+        assert!(UploadInfo::parse(br#"{"Status":"normal"}"#).is_err());
     }
 
     #[test]

@@ -59,8 +59,10 @@ pub fn export_job(args: ExportArgs) -> Result<ExportJob> {
     let source_plugin = find_source(&spec.scheme)?;
 
     let format = args.format.as_deref().or(job.format.as_deref());
-    let (sink_plugin, target) = resolve_sink(&job.sink, format)?;
-    let mut sink_options = job.sink_options;
+    let (sink_text, url_options) = split_query(&job.sink)?;
+    let (sink_plugin, target) = resolve_sink(&sink_text, format)?;
+    let mut sink_options = url_options;
+    sink_options.merge(job.sink_options);
     route(
         &args.options.options,
         source_plugin,
@@ -82,6 +84,19 @@ pub fn export_job(args: ExportArgs) -> Result<ExportJob> {
         target,
         scan,
     })
+}
+
+/// A remote sink's URL without its query, and the query's options
+/// (`maxcompute://p/t?partition=pt=1`); paths and stdout pass unchanged.
+fn split_query(sink: &str) -> Result<(String, OptionMap)> {
+    if !sink.contains("://") || sink.starts_with("file://") {
+        return Ok((sink.to_string(), OptionMap::new()));
+    }
+    let mut url = url::Url::parse(sink)
+        .map_err(|e| Error::config(format!("malformed sink URL `{sink}`: {e}")))?;
+    let options = OptionMap::from_query(&url)?;
+    url.set_query(None);
+    Ok((url.to_string(), options))
 }
 
 /// Sends each `-o key=value` to the plugin that takes `key`; `source.` / `sink.` prefixes
