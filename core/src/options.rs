@@ -155,6 +155,19 @@ pub fn option_names<T: DeserializeOwned>() -> &'static [&'static str] {
     }
 }
 
+/// An option holding the URL of a remote service: http(s) with a host. The error is the
+/// message for the plugin to prefix.
+pub fn http_url(option: &str, text: &str) -> std::result::Result<url::Url, String> {
+    let url = url::Url::parse(text)
+        .map_err(|e| format!("option `{option}` is not a URL (`{text}`): {e}"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(format!(
+            "option `{option}` must be an http(s) URL with a host, got `{text}`"
+        ));
+    }
+    Ok(url)
+}
+
 /// The candidate closest to `word` by edit distance, if it is plausibly a typo of it.
 pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     candidates

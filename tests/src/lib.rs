@@ -1,6 +1,7 @@
 //! Loopback emulators and conformance suites for arrowport plugins.
 #![forbid(unsafe_code)]
 
+pub mod collect;
 pub mod http;
 pub mod maxcompute;
 pub mod sink_conformance;

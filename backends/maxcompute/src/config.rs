@@ -320,14 +320,7 @@ fn region_of_host(host: &str) -> Option<String> {
 }
 
 pub(crate) fn parse_endpoint(option: &str, text: &str) -> Result<Url> {
-    let url = Url::parse(text)
-        .map_err(|e| invalid(format!("option `{option}` is not a URL (`{text}`): {e}")))?;
-    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-        return Err(invalid(format!(
-            "option `{option}` must be an http(s) URL with a host, got `{text}`"
-        )));
-    }
-    Ok(url)
+    arrowport_core::options::http_url(option, text).map_err(invalid)
 }
 
 fn invalid(message: String) -> Error {

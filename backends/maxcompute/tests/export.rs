@@ -9,39 +9,12 @@ use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::compute::{cast, concat_batches};
 use arrow::datatypes::{DataType, Int64Type, SchemaRef};
 use arrowport_core::{
-    Context, ErrorKind, ExportSource, ProgressEvent, Result, RetryPolicy, Scan,
-    SendableRecordBatchStream, Sink, SourceSpec, WriteSummary, async_trait,
+    Context, ErrorKind, ExportSource, ProgressEvent, Result, RetryPolicy, Scan, SourceSpec,
 };
 use arrowport_maxcompute::sign::Credentials;
 use arrowport_maxcompute::{Config, MaxComputeSource};
+use arrowport_testkit::collect::Collect;
 use arrowport_testkit::maxcompute::{MaxComputeConfig, MaxComputeEmulator, Service};
-use futures::StreamExt;
-
-/// A sink that keeps what it is given, so tests see exactly what the pipeline delivered.
-#[derive(Debug, Default)]
-struct Collect(Mutex<Vec<RecordBatch>>);
-
-#[async_trait]
-impl Sink for Collect {
-    fn check_schema(&self, _: &arrow::datatypes::Schema) -> Result<()> {
-        Ok(())
-    }
-
-    async fn write_all(
-        &self,
-        mut input: SendableRecordBatchStream,
-        _: &Context,
-    ) -> Result<WriteSummary> {
-        let mut batches = Vec::new();
-        while let Some(batch) = input.next().await {
-            batches.push(batch?);
-        }
-        let rows = batches.iter().map(|b| b.num_rows() as u64).sum();
-        // Like a file sink: nothing is kept unless the whole stream succeeded.
-        *self.0.lock().unwrap() = batches;
-        Ok(WriteSummary::new(rows, 0, Vec::new(), false))
-    }
-}
 
 async fn emulator() -> MaxComputeEmulator {
     MaxComputeEmulator::start(MaxComputeConfig {
@@ -111,7 +84,7 @@ fn context() -> (Context, Arc<Mutex<Vec<ProgressEvent>>>) {
 async fn export(source: &MaxComputeSource, scan: &Scan, cx: &Context) -> Result<RecordBatch> {
     let sink = Collect::default();
     arrowport_core::export(source, &sink, scan, cx).await?;
-    let batches = sink.0.lock().unwrap().clone();
+    let batches = sink.batches();
     let schema: SchemaRef = match batches.first() {
         Some(b) => b.schema(),
         None => arrowport_core::pipeline::project_schema(
