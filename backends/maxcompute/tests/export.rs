@@ -596,3 +596,91 @@ async fn bad_input_fails_clearly_before_any_data_moves() {
     assert_eq!(err.kind(), ErrorKind::PermissionDenied, "{err}");
     assert!(data_requests(&emu).is_empty());
 }
+
+#[tokio::test]
+async fn listings_follow_every_page() {
+    let emu = MaxComputeEmulator::start(MaxComputeConfig {
+        table_page_size: 1,
+        partition_page_size: 1,
+        ..MaxComputeConfig::default()
+    })
+    .await
+    .unwrap();
+    let (cx, _) = context();
+    let mut options = arrowport_core::OptionMap::new();
+    options.insert("endpoint", emu.endpoint());
+    let project = Config::from_options(&emu.config().project, &options).unwrap();
+    let credentials = || {
+        Some(Credentials::new(
+            &emu.config().access_id,
+            &emu.config().secret_access_key,
+        ))
+    };
+    let tables = arrowport_maxcompute::catalog::tables(&project, credentials(), &cx)
+        .await
+        .unwrap();
+    let names: Vec<&str> = tables.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(names, ["all_types", "empty", "narrow", "sales"]);
+
+    let mut sales = project.clone();
+    sales.table = Some("sales".into());
+    let parts = arrowport_maxcompute::catalog::partitions(&sales, credentials(), &cx)
+        .await
+        .unwrap();
+    assert_eq!(parts.len(), 4);
+    let pages = emu
+        .requests()
+        .iter()
+        .filter(|r| r.param("partitions").is_some())
+        .count();
+    assert!(pages >= 4, "one partition per page: {pages} requests");
+}
+
+#[tokio::test]
+async fn slow_answers_complete_and_timeouts_are_retried_then_reported() {
+    let emu = emulator().await;
+    emu.faults().delay(Duration::from_millis(30));
+    let (cx, _) = context();
+    let got = export(
+        &source(&emu, "narrow", &[]),
+        &Scan::new().with_limit(Some(100)),
+        &cx,
+    )
+    .await
+    .unwrap();
+    assert_eq!(got.num_rows(), 100);
+
+    emu.faults().delay(Duration::from_millis(400));
+    let mut http = arrowport_core::HttpSettings::default();
+    http.request_timeout = Duration::from_millis(100);
+    let (cx, events) = context();
+    let cx = cx.with_http(http);
+    let err = export(&source(&emu, "narrow", &[]), &Scan::new(), &cx)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Remote, "{err}");
+    assert!(err.to_string().contains("timed out"), "{err}");
+    assert!(
+        events
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|e| matches!(e, ProgressEvent::Retry { .. }))
+    );
+    emu.faults().delay(Duration::ZERO);
+}
+
+#[tokio::test]
+async fn an_unknown_project_is_not_found() {
+    let emu = emulator().await;
+    let (cx, _) = context();
+    let c = emu.config();
+    let mut options = arrowport_core::OptionMap::new();
+    options.insert("endpoint", emu.endpoint());
+    let config = Config::from_options("no_such_project/narrow", &options).unwrap();
+    let src = MaxComputeSource::new(config)
+        .with_credentials(Credentials::new(&c.access_id, &c.secret_access_key));
+    let err = export(&src, &Scan::new(), &cx).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+    assert!(err.to_string().contains("NoSuchProject"), "{err}");
+}
