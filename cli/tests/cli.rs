@@ -722,17 +722,29 @@ mod maxcompute {
             .lines()
             .map(|l| l.split_whitespace().next().unwrap())
             .collect();
-        assert_eq!(names, ["all_types", "empty", "narrow", "sales"]);
+        assert_eq!(
+            names,
+            [
+                "all_types",
+                "empty",
+                "narrow",
+                "narrow_sink",
+                "sales",
+                "sink_parts",
+                "sink_target",
+                "vectors"
+            ]
+        );
 
         let out = run(
             &emu,
             dir.path(),
-            &["tables", &url(&emu, "", "&prefix=na"), "--json"],
+            &["tables", &url(&emu, "", "&prefix=sa"), "--json"],
             None,
         );
         let text = String::from_utf8(out.stdout).unwrap();
         let row: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
-        assert_eq!(row["name"], "narrow", "{text}");
+        assert_eq!(row["name"], "sales", "{text}");
 
         let out = run(
             &emu,

@@ -118,8 +118,10 @@ def test_table_schema_and_listing(emu):
         ("name", "string"),
         ("ts", "timestamp"),
     ]
-    assert [t.name for t in o.list_tables()] == ["all_types", "empty", "narrow", "sales"]
-    assert [t.name for t in o.list_tables(prefix="s")] == ["sales"]
+    assert [t.name for t in o.list_tables()] == [
+        "all_types", "empty", "narrow", "narrow_sink", "sales", "sink_parts", "sink_target", "vectors",
+    ]
+    assert [t.name for t in o.list_tables(prefix="sa")] == ["sales"]
     assert o.exist_table("narrow") and not o.exist_table("no_such_table")
     with pytest.raises(errors.NoSuchObject):
         o.get_table("no_such_table").reload()

@@ -620,7 +620,19 @@ async fn listings_follow_every_page() {
         .await
         .unwrap();
     let names: Vec<&str> = tables.iter().map(|t| t.name.as_str()).collect();
-    assert_eq!(names, ["all_types", "empty", "narrow", "sales"]);
+    assert_eq!(
+        names,
+        [
+            "all_types",
+            "empty",
+            "narrow",
+            "narrow_sink",
+            "sales",
+            "sink_parts",
+            "sink_target",
+            "vectors"
+        ]
+    );
 
     let mut sales = project.clone();
     sales.table = Some("sales".into());

@@ -22,6 +22,8 @@ pub struct Faults {
     generation: AtomicU64,
     delay: Mutex<Duration>,
     meta_server_errors: AtomicU32,
+    block_errors: AtomicU32,
+    commit_conflicts: AtomicU32,
 }
 
 impl Faults {
@@ -55,7 +57,8 @@ impl Faults {
         self.short.store(n, Ordering::SeqCst);
     }
 
-    /// Every session created so far expires: any request naming it answers HTTP 409
+    /// Every session (download or upload) created so far expires: any request naming it
+    /// answers HTTP 409
     /// `StatusConflict`. Sessions created afterwards are unaffected.
     pub fn expire_sessions(&self) {
         self.generation.fetch_add(1, Ordering::SeqCst);
@@ -64,6 +67,24 @@ impl Faults {
     /// Every tunnel answer waits this long first. Zero turns it off.
     pub fn delay(&self, d: Duration) {
         *lock(&self.delay) = d;
+    }
+
+    /// The next `n` block uploads answer HTTP 500 after reading the block (not stored).
+    pub fn block_errors(&self, n: u32) {
+        self.block_errors.store(n, Ordering::SeqCst);
+    }
+
+    /// The next `n` commits answer HTTP 409 `StatusConflict` without committing.
+    pub fn commit_conflicts(&self, n: u32) {
+        self.commit_conflicts.store(n, Ordering::SeqCst);
+    }
+
+    pub(crate) fn take_block_error(&self) -> bool {
+        take(&self.block_errors)
+    }
+
+    pub(crate) fn take_commit_conflict(&self) -> bool {
+        take(&self.commit_conflicts)
     }
 
     /// The next `n` meta API requests (after authentication) answer HTTP 503.

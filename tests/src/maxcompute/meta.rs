@@ -181,7 +181,7 @@ fn list_partitions(
     }
     let keys: Vec<String> = matching
         .iter()
-        .map(|&p| table.partitions[p].spec(&table.partition_keys))
+        .map(|&p| table.partition(p).spec(&table.partition_keys))
         .collect();
     let page = match Page::of(&keys, query, shared.config.partition_page_size) {
         Ok(page) => page,
@@ -189,7 +189,7 @@ fn list_partitions(
     };
     let mut body = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Partitions>\n");
     for &p in &matching[page.items.clone()] {
-        let partition = &table.partitions[p];
+        let partition = table.partition(p);
         body.push_str("<Partition>");
         for (key, value) in table.partition_keys.iter().zip(&partition.values) {
             body.push_str(&format!(
@@ -198,7 +198,7 @@ fn list_partitions(
                 escape(value)
             ));
         }
-        let rows = partition.rows;
+        let rows = table.rows(Some(p));
         body.push_str(&format!(
             "<CreationTime>{CREATED}</CreationTime><LastDDLTime>{CREATED}</LastDDLTime>\
              <LastModifiedTime>{CREATED}</LastModifiedTime>\
@@ -235,7 +235,7 @@ fn partition(table: &TableDef, spec: &str, query: &Query, request_id: &str) -> R
         "lastDDLTime": CREATED,
         "lastModifiedTime": CREATED,
         "partitionSize": size,
-        "partitionRecordNum": table.partitions[p].rows,
+        "partitionRecordNum": table.rows(Some(p)),
     });
     if query.contains_key("extended") {
         extend(&mut meta, size);

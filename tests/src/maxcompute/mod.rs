@@ -19,6 +19,7 @@ mod meta;
 mod record;
 mod tables;
 mod tunnel;
+mod upload;
 
 use std::fmt;
 use std::io;
@@ -200,6 +201,11 @@ impl MaxComputeEmulator {
         &self.shared.faults
     }
 
+    /// Upload sessions committed so far.
+    pub fn commits(&self) -> u64 {
+        self.shared.commits.load(Ordering::SeqCst)
+    }
+
     /// Every request so far, meta and tunnel, in the order they were answered.
     pub fn requests(&self) -> Vec<RecordedRequest> {
         lock(&self.shared.log).clone()
@@ -231,7 +237,7 @@ impl MaxComputeEmulator {
                     Err(e) => panic!("bad partition `{spec}` for `{table}`: {e}"),
                 }
             }
-            (None, true) => (0..def.partitions.len()).map(Some).collect(),
+            (None, true) => (0..def.partition_count()).map(Some).collect(),
             (None, false) => vec![None],
         };
         sections
@@ -251,6 +257,9 @@ pub(crate) struct Shared {
     faults: Faults,
     log: Mutex<Vec<RecordedRequest>>,
     sessions: Sessions,
+    uploads: upload::Uploads,
+    /// Upload sessions committed.
+    commits: AtomicU64,
     auth: Verifier,
     /// Where the tunnel listens, for `GET /projects/{p}/tunnel?service`.
     tunnel_addr: OnceLock<SocketAddr>,
@@ -285,8 +294,14 @@ impl Shared {
             sessions: Sessions::default(),
             tunnel_addr: OnceLock::new(),
             next_id: AtomicU64::new(1),
+            uploads: upload::Uploads::default(),
+            commits: AtomicU64::new(0),
             config,
         })
+    }
+
+    fn count_commit(&self) {
+        self.commits.fetch_add(1, Ordering::SeqCst);
     }
 
     fn next_id(&self) -> u64 {

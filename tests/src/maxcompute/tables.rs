@@ -5,7 +5,8 @@
 //!
 //! [`table_batches`]: super::MaxComputeEmulator::table_batches
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
 
 use arrow::array::{
     Array, ArrayRef, AsArray, Decimal128Array, Int64Array, MapArray, PrimitiveArray, RecordBatch,
@@ -62,7 +63,7 @@ pub(crate) struct ColumnDef {
 #[derive(Debug, Clone)]
 pub(crate) struct PartitionDef {
     /// One value per partition key, in key order.
-    pub(crate) values: Vec<&'static str>,
+    pub(crate) values: Vec<String>,
     pub(crate) rows: u64,
     /// The datagen row of its first row: partitions never share ids.
     first_row: u64,
@@ -87,8 +88,10 @@ pub(crate) struct TableDef {
     pub(crate) columns: Vec<ColumnDef>,
     /// Partition key names; every key is a `string`.
     pub(crate) partition_keys: Vec<&'static str>,
-    /// In listing order (ascending values).
-    pub(crate) partitions: Vec<PartitionDef>,
+    /// In listing order: the fixture's (ascending values), then any created by uploads.
+    partitions: RwLock<Vec<PartitionDef>>,
+    /// Rows committed through upload sessions, per section.
+    written: Mutex<HashMap<Section, Written>>,
     /// Rows of an unpartitioned table (0 for a partitioned one).
     rows: u64,
     data: DatagenConfig,
@@ -98,6 +101,15 @@ pub(crate) struct TableDef {
 
 /// Which rows of a table: the whole (unpartitioned) table, or one partition by index.
 pub(crate) type Section = Option<usize>;
+
+/// Rows committed into a section: after the generated ones, or instead of them once an
+/// overwrite replaced the section.
+#[derive(Debug, Default)]
+struct Written {
+    replaced: bool,
+    batches: Vec<RecordBatch>,
+    rows: u64,
+}
 
 impl TableDef {
     fn new(
@@ -135,7 +147,8 @@ impl TableDef {
             comment,
             columns,
             partition_keys: Vec::new(),
-            partitions: Vec::new(),
+            partitions: RwLock::default(),
+            written: Mutex::default(),
             rows: 0,
             data: DatagenConfig {
                 rows: 0,
@@ -147,6 +160,38 @@ impl TableDef {
         }
     }
 
+    /// A table that starts empty and holds only what upload sessions commit into it.
+    fn writable(
+        name: &'static str,
+        comment: &'static str,
+        columns: &[(&'static str, &'static str, bool)],
+    ) -> Self {
+        let mut table = TableDef::new(name, comment, Profile::Narrow, 0, &[]);
+        table.columns = columns
+            .iter()
+            .map(|&(name, odps_type, nullable)| ColumnDef {
+                name,
+                odps_type,
+                nullable,
+                // Never generated: the table has no generated rows.
+                source: 0,
+                convert: Convert::AsIs,
+            })
+            .collect();
+        table.schema = Arc::new(Schema::new(
+            table
+                .columns
+                .iter()
+                .map(|c| {
+                    let data_type =
+                        arrow_type(c.odps_type).expect("fixture types are ones PyODPS maps");
+                    Field::new(c.name, data_type, c.nullable)
+                })
+                .collect::<Vec<_>>(),
+        ));
+        table
+    }
+
     fn with_rows(mut self, rows: u64) -> Self {
         self.rows = rows;
         self
@@ -155,9 +200,10 @@ impl TableDef {
     fn partitioned(mut self, keys: &[&'static str], partitions: &[(&[&'static str], u64)]) -> Self {
         self.partition_keys = keys.to_vec();
         let mut first_row = 0;
+        let list = self.partitions.get_mut().unwrap_or_else(|e| e.into_inner());
         for &(values, rows) in partitions {
-            self.partitions.push(PartitionDef {
-                values: values.to_vec(),
+            list.push(PartitionDef {
+                values: values.iter().map(|v| v.to_string()).collect(),
                 rows,
                 first_row,
             });
@@ -174,17 +220,78 @@ impl TableDef {
         self.schema.clone()
     }
 
-    /// Rows in a section.
-    pub(crate) fn rows(&self, section: Section) -> u64 {
+    /// How many partitions the table has now.
+    pub(crate) fn partition_count(&self) -> usize {
+        self.read_partitions().len()
+    }
+
+    /// One partition, by index.
+    pub(crate) fn partition(&self, p: usize) -> PartitionDef {
+        self.read_partitions()[p].clone()
+    }
+
+    fn read_partitions(&self) -> std::sync::RwLockReadGuard<'_, Vec<PartitionDef>> {
+        self.partitions.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn written(&self) -> std::sync::MutexGuard<'_, HashMap<Section, Written>> {
+        self.written.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Rows generated for a section (none once an overwrite replaced them).
+    fn generated_rows(&self, section: Section) -> u64 {
+        if self.written().get(&section).is_some_and(|w| w.replaced) {
+            return 0;
+        }
         match section {
-            Some(p) => self.partitions[p].rows,
+            Some(p) => self.read_partitions()[p].rows,
             None => self.rows,
         }
     }
 
+    /// Rows in a section.
+    pub(crate) fn rows(&self, section: Section) -> u64 {
+        self.generated_rows(section) + self.written().get(&section).map_or(0, |w| w.rows)
+    }
+
     /// Rows of the whole table, all partitions together.
     pub(crate) fn total_rows(&self) -> u64 {
-        self.rows + self.partitions.iter().map(|p| p.rows).sum::<u64>()
+        if self.is_partitioned() {
+            (0..self.partition_count())
+                .map(|p| self.rows(Some(p)))
+                .sum()
+        } else {
+            self.rows(None)
+        }
+    }
+
+    /// Makes `batches` (in the table's Arrow layout) part of a section, appended or replacing
+    /// what it held: what a committed upload session does.
+    pub(crate) fn commit(&self, section: Section, batches: Vec<RecordBatch>, overwrite: bool) {
+        let rows = batches.iter().map(|b| b.num_rows() as u64).sum::<u64>();
+        let mut written = self.written();
+        let entry = written.entry(section).or_default();
+        if overwrite {
+            *entry = Written {
+                replaced: true,
+                batches,
+                rows,
+            };
+        } else {
+            entry.batches.extend(batches);
+            entry.rows += rows;
+        }
+    }
+
+    /// Adds an empty partition (values in key order) and returns its index.
+    pub(crate) fn create_partition(&self, values: Vec<String>) -> usize {
+        let mut partitions = self.partitions.write().unwrap_or_else(|e| e.into_inner());
+        partitions.push(PartitionDef {
+            values,
+            rows: 0,
+            first_row: 0,
+        });
+        partitions.len() - 1
     }
 
     /// The data column named `name` (MaxCompute names are case-insensitive).
@@ -207,11 +314,11 @@ impl TableDef {
                 self.partition_keys.join(", ")
             ));
         }
-        Ok(self.partitions.iter().position(|p| {
+        Ok(self.read_partitions().iter().position(|p| {
             p.values
                 .iter()
                 .zip(&values)
-                .all(|(have, want)| Some(*have) == want.as_deref())
+                .all(|(have, want)| Some(have.as_str()) == want.as_deref())
         }))
     }
 
@@ -221,13 +328,14 @@ impl TableDef {
         spec: &[(String, String)],
     ) -> Result<Vec<usize>, String> {
         let values = self.spec_values(spec)?;
-        Ok((0..self.partitions.len())
+        let partitions = self.read_partitions();
+        Ok((0..partitions.len())
             .filter(|&i| {
-                self.partitions[i]
+                partitions[i]
                     .values
                     .iter()
                     .zip(&values)
-                    .all(|(have, want)| want.as_deref().is_none_or(|w| w == *have))
+                    .all(|(have, want)| want.as_deref().is_none_or(|w| w == have))
             })
             .collect())
     }
@@ -266,7 +374,11 @@ impl TableDef {
         len: usize,
         projection: &[usize],
     ) -> Result<RecordBatch, BoxError> {
-        let first_row = section.map_or(0, |p| self.partitions[p].first_row);
+        let generated = self.generated_rows(section);
+        if start + len as u64 > generated {
+            return self.written_batch(section, generated, start, len, projection);
+        }
+        let first_row = section.map_or(0, |p| self.read_partitions()[p].first_row);
         let mut sources: Vec<usize> = projection.iter().map(|&c| self.columns[c].source).collect();
         sources.sort_unstable();
         sources.dedup();
@@ -288,6 +400,47 @@ impl TableDef {
         let schema = Arc::new(self.schema.project(projection)?);
         let options = RecordBatchOptions::new().with_row_count(Some(len));
         Ok(RecordBatch::try_new_with_options(schema, arrays, &options)?)
+    }
+
+    /// Rows `start..start + len` when they reach into the committed rows (which follow the
+    /// `generated` ones).
+    fn written_batch(
+        &self,
+        section: Section,
+        generated: u64,
+        start: u64,
+        len: usize,
+        projection: &[usize],
+    ) -> Result<RecordBatch, BoxError> {
+        let schema = Arc::new(self.schema.project(projection)?);
+        let mut pieces = Vec::new();
+        if start < generated {
+            let head = (generated - start) as usize;
+            pieces.push(self.batch(section, start, head, projection)?);
+        }
+        let written = self.written();
+        let stored = written.get(&section).map_or(&[][..], |w| &w.batches[..]);
+        let from = start.max(generated);
+        let (mut skip, mut want) = (from - generated, start + len as u64 - from);
+        for batch in stored {
+            let n = batch.num_rows() as u64;
+            if skip >= n {
+                skip -= n;
+                continue;
+            }
+            let take = (n - skip).min(want);
+            pieces.push(
+                batch
+                    .project(projection)?
+                    .slice(skip as usize, take as usize),
+            );
+            want -= take;
+            skip = 0;
+            if want == 0 {
+                break;
+            }
+        }
+        Ok(arrow::compute::concat_batches(&schema, &pieces)?)
     }
 
     /// A whole section, all columns, in chunks of [`CHUNK_ROWS`].
@@ -415,7 +568,62 @@ pub(crate) fn fixtures(config: &MaxComputeConfig) -> Vec<Arc<TableDef>> {
             (&["b", "20230120"], 0),
         ],
     );
-    let mut tables = vec![all_types, empty, narrow, sales];
+    // Written by the upload tests, the sink benchmark and the VikingDB → MaxCompute test.
+    let sink_target = TableDef::writable(
+        "sink_target",
+        "starts empty; an upload target",
+        &[
+            ("id", "bigint", false),
+            ("name", "string", true),
+            ("amount", "decimal(18,2)", true),
+            ("ts", "datetime", true),
+            ("vec", "array<float>", true),
+            ("tags", "map<string,bigint>", true),
+        ],
+    );
+    let sink_parts = TableDef::writable(
+        "sink_parts",
+        "partitioned by pt, with one empty partition pt=existing; an upload target",
+        &[("id", "bigint", true), ("name", "string", true)],
+    )
+    .partitioned(&["pt"], &[(&["existing"], 0)]);
+    let narrow_sink = TableDef::writable(
+        "narrow_sink",
+        "the datagen narrow profile's columns; an upload target",
+        &[
+            ("id", "bigint", true),
+            ("value", "double", true),
+            ("category", "string", true),
+            ("ts", "timestamp", true),
+            ("flag", "boolean", true),
+        ],
+    );
+    let vectors = TableDef::writable(
+        "vectors",
+        "a VikingDB collection's columns (the datagen vikingdb profile); an upload target",
+        &[
+            ("id", "bigint", true),
+            ("title", "string", true),
+            ("body", "string", true),
+            ("category", "string", true),
+            ("score", "float", true),
+            ("flag", "boolean", true),
+            ("tags", "array<string>", true),
+            ("codes", "array<bigint>", true),
+            ("vector", "array<float>", true),
+            ("sparse", "map<string,float>", true),
+        ],
+    );
+    let mut tables = vec![
+        all_types,
+        empty,
+        narrow,
+        sales,
+        sink_target,
+        sink_parts,
+        narrow_sink,
+        vectors,
+    ];
     tables.sort_by_key(|t| t.name);
     tables.into_iter().map(Arc::new).collect()
 }

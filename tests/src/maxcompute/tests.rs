@@ -1001,7 +1001,11 @@ async fn listings_page_by_marker() {
     let tables = meta_path(&emu, "/tables?expectmarker=true");
     assert_eq!(
         pages(&emu, &tables, "Table").await,
-        [vec!["all_types", "empty", "narrow"], vec!["sales"]]
+        [
+            vec!["all_types", "empty", "narrow"],
+            vec!["narrow_sink", "sales", "sink_parts"],
+            vec!["sink_target", "vectors"]
+        ]
     );
     assert_eq!(
         pages(&emu, &format!("{tables}&maxitems=1&name=e"), "Table").await,

@@ -17,7 +17,7 @@ use super::auth::{Received, Rejection, decode, query_map};
 use super::body::{self, Download};
 use super::compress::Encoding;
 use super::tables::{Section, TableDef, parse_spec};
-use super::{RecordedRequest, Service, Shared, lock};
+use super::{RecordedRequest, Service, Shared, lock, upload};
 use crate::http::{Body, full};
 
 type Query = std::collections::BTreeMap<String, String>;
@@ -39,8 +39,7 @@ struct Session {
     generation: u64,
 }
 
-/// A failed request: HTTP status, tunnel error code and message.
-struct Failure(u16, &'static str, String);
+pub(crate) use super::upload::Failure;
 
 type Answer = Result<Response<Body>, Failure>;
 
@@ -50,10 +49,18 @@ pub(crate) async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Respo
         tokio::time::sleep(delay).await;
     }
     let (parts, body) = req.into_parts();
-    // Download calls carry no body; whatever came is read and ignored.
-    let _ = body.collect().await;
+    // Only block uploads carry a body; a body cut short is an incomplete block.
+    let body = body.collect().await.map(|b| b.to_bytes());
     let request_id = shared.request_id();
-    let mut response = answer(&shared, &parts).unwrap_or_else(|Failure(status, code, message)| {
+    let answered = match &body {
+        Ok(bytes) => answer(&shared, &parts, bytes),
+        Err(e) => Err(Failure(
+            400,
+            "IncompleteBody",
+            format!("the request body was cut: {e}"),
+        )),
+    };
+    let mut response = answered.unwrap_or_else(|Failure(status, code, message)| {
         let body = json!({"Code": code, "Message": message, "RequestId": request_id});
         Response::builder()
             .status(status)
@@ -82,7 +89,7 @@ fn accept_encoding(parts: &Parts) -> Option<String> {
         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
 }
 
-fn answer(shared: &Shared, parts: &Parts) -> Answer {
+fn answer(shared: &Shared, parts: &Parts, body: &bytes::Bytes) -> Answer {
     let (path, raw_query) = (parts.uri.path(), parts.uri.query().unwrap_or_default());
     let received = Received {
         method: parts.method.as_str(),
@@ -126,11 +133,16 @@ fn answer(shared: &Shared, parts: &Parts) -> Answer {
         Method::POST if has("downloads") => create(shared, table, &query),
         Method::GET if has("data") => data(shared, table, &query, parts),
         Method::GET if has("downloadid") => reload(shared, table, &query),
-        _ if has("uploads") || has("uploadid") => Err(Failure(
-            400,
-            "InvalidArgument",
-            "the emulator serves downloads only; uploads are not emulated".into(),
-        )),
+        Method::POST if has("uploads") => upload::create(shared, table, &query),
+        Method::PUT if has("uploadid") => {
+            let encoding = parts
+                .headers
+                .get(CONTENT_ENCODING)
+                .and_then(|v| v.to_str().ok());
+            upload::put_block(shared, table, &query, body, encoding)
+        }
+        Method::GET if has("uploadid") => upload::status(shared, table, &query),
+        Method::POST if has("uploadid") => upload::commit(shared, table, &query),
         ref method => Err(Failure(
             400,
             "InvalidArgument",
@@ -239,7 +251,7 @@ fn session(shared: &Shared, table: &TableDef, query: &Query) -> Result<(String, 
                 section
                     .map(|p| format!(
                         " partition `{}`",
-                        table.partitions[p].spec(&table.partition_keys)
+                        table.partition(p).spec(&table.partition_keys)
                     ))
                     .unwrap_or_default()
             ),
@@ -358,7 +370,18 @@ fn projection(table: &TableDef, columns: Option<&str>, arrow: bool) -> Result<Ve
 }
 
 fn session_json(id: &str, session: &Session) -> Value {
-    let table = &session.table;
+    json!({
+        "DownloadID": id,
+        "Status": if session.initiating { "initiating" } else { "normal" },
+        "RecordCount": session.record_count,
+        "Schema": schema_json(&session.table),
+        "QuotaName": "",
+        "SupportReadByRawSize": false,
+    })
+}
+
+/// A session's `Schema`: the data columns and the partition keys.
+pub(crate) fn schema_json(table: &TableDef) -> Value {
     let columns: Vec<Value> = table
         .columns
         .iter()
@@ -373,14 +396,7 @@ fn session_json(id: &str, session: &Session) -> Value {
         .iter()
         .map(|k| json!({"name": k, "type": "string", "comment": "", "nullable": true}))
         .collect();
-    json!({
-        "DownloadID": id,
-        "Status": if session.initiating { "initiating" } else { "normal" },
-        "RecordCount": session.record_count,
-        "Schema": {"columns": columns, "partitionKeys": keys},
-        "QuotaName": "",
-        "SupportReadByRawSize": false,
-    })
+    json!({"columns": columns, "partitionKeys": keys})
 }
 
 fn json_response(status: u16, body: &Value) -> Response<Body> {
