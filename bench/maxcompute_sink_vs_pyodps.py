@@ -2,7 +2,7 @@
 emulator, same rows.
 
 `arrowport emulate maxcompute` serves an empty `narrow_sink` table (id bigint, value double,
-category string, ts timestamp, flag boolean). Both contenders write the same `--rows` rows of
+category string, ts timestamp_ntz, flag boolean). Both contenders write the same `--rows` rows of
 the datagen `narrow` profile into it with `overwrite`:
 
 - PyODPS: the rows as an Arrow table (made from arrowport's own Arrow IPC output, so the data is

@@ -871,3 +871,109 @@ mod maxcompute {
         }
     }
 }
+
+/// `arrowport export vikingdb://… maxcompute://…`: every row of an emulated VikingDB collection
+/// lands in an emulated MaxCompute table, vectors as `array<float>`.
+#[test]
+fn vikingdb_to_maxcompute_moves_every_row() {
+    use arrow::array::{AsArray, Float32Array};
+    use arrow::compute::concat_batches;
+    use arrow::datatypes::Int64Type;
+    use arrowport_testkit::maxcompute::{MaxComputeConfig, MaxComputeEmulator};
+    use arrowport_testkit::vikingdb::{EmulatorConfig, VikingDbEmulator};
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (viking, mc) = rt.block_on(async {
+        let viking = VikingDbEmulator::start(EmulatorConfig {
+            rows: 1500,
+            dim: 16,
+            rows_per_part: 600,
+            ..EmulatorConfig::default()
+        })
+        .await
+        .unwrap();
+        let mc = MaxComputeEmulator::start(MaxComputeConfig::default())
+            .await
+            .unwrap();
+        (viking, mc)
+    });
+    let (v, m) = (viking.config(), mc.config());
+    let source = format!(
+        "vikingdb://{}?endpoint={}&tos_endpoint={}&tos_path_style=true&tos_path={}/exports\
+         &poll_interval=1ms&max_poll_interval=2ms",
+        v.collection,
+        viking.api_endpoint(),
+        viking.tos_endpoint(),
+        v.bucket
+    );
+    let sink = format!(
+        "maxcompute://{}/vectors?endpoint={}&tunnel_endpoint={}",
+        m.project,
+        mc.endpoint(),
+        mc.tunnel_endpoint()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let out = arrowport()
+        .current_dir(dir.path())
+        .env("VOLC_ACCESSKEY", &v.access_key)
+        .env("VOLC_SECRETKEY", &v.secret_key)
+        .env("ALIBABA_CLOUD_ACCESS_KEY_ID", &m.access_id)
+        .env("ALIBABA_CLOUD_ACCESS_KEY_SECRET", &m.secret_access_key)
+        .args(["export", &source, &sink, "-q"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        tree(dir.path()).is_empty(),
+        "a table sink writes no local files"
+    );
+
+    let written = concat_batches(
+        &mc.table_schema("vectors"),
+        &mc.table_batches("vectors", None),
+    )
+    .unwrap();
+    let sent = concat_batches(&viking.collection_schema(), &viking.collection_batches()).unwrap();
+    assert_eq!(written.num_rows(), 1500);
+    let ids = |b: &arrow::array::RecordBatch| {
+        let mut v = b
+            .column_by_name("id")
+            .unwrap()
+            .as_primitive::<Int64Type>()
+            .values()
+            .to_vec();
+        v.sort_unstable();
+        v
+    };
+    assert_eq!(ids(&written), ids(&sent));
+    // Vectors arrive whole, as lists of 16 floats equal to the collection's.
+    let row_of = |b: &arrow::array::RecordBatch, id: i64| {
+        b.column_by_name("id")
+            .unwrap()
+            .as_primitive::<Int64Type>()
+            .values()
+            .iter()
+            .position(|&x| x == id)
+            .unwrap()
+    };
+    for id in [0, 777, 1499] {
+        let got = written
+            .column_by_name("vector")
+            .unwrap()
+            .as_list::<i32>()
+            .value(row_of(&written, id));
+        let want = sent
+            .column_by_name("vector")
+            .unwrap()
+            .as_fixed_size_list()
+            .value(row_of(&sent, id));
+        assert_eq!(
+            got.as_any().downcast_ref::<Float32Array>(),
+            want.as_any().downcast_ref::<Float32Array>()
+        );
+    }
+}

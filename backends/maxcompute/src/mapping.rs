@@ -192,7 +192,14 @@ pub fn lossless(from: &DataType, to: &DataType) -> bool {
         (List(a) | LargeList(a) | ListView(a) | FixedSizeList(a, _), List(b)) => {
             lossless(a.data_type(), b.data_type())
         }
-        (Map(a, _), Map(b, _)) => lossless(a.data_type(), b.data_type()),
+        // Entry field names differ between writers (`key`/`keys`); compare by position.
+        (Map(a, _), Map(b, _)) => match (a.data_type(), b.data_type()) {
+            (Struct(x), Struct(y)) if x.len() == 2 && y.len() == 2 => x
+                .iter()
+                .zip(y.iter())
+                .all(|(x, y)| lossless(x.data_type(), y.data_type())),
+            _ => false,
+        },
         (Struct(a), Struct(b)) => {
             a.len() == b.len()
                 && a.iter()

@@ -594,7 +594,8 @@ pub(crate) fn fixtures(config: &MaxComputeConfig) -> Vec<Arc<TableDef>> {
             ("id", "bigint", true),
             ("value", "double", true),
             ("category", "string", true),
-            ("ts", "timestamp", true),
+            // datagen's `ts` has no timezone: a wall clock, as timestamp_ntz is.
+            ("ts", "timestamp_ntz", true),
             ("flag", "boolean", true),
         ],
     );
