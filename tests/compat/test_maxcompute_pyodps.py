@@ -358,3 +358,22 @@ def test_arrowport_reads_what_pyodps_wrote(emu, tmp_path):
     odps(emu).write_table("narrow_sink", table, overwrite=True)
     ours = arrowport_export(emu, "narrow_sink?format=record", tmp_path / "back.arrow")
     assert without_zone(ours).cast(table.schema).equals(table)
+
+
+@pytest.mark.parametrize("algo", [None, "zlib"])
+def test_pyodps_record_blocks_and_create_partition(emu, tmp_path, algo):
+    """PyODPS's record writer, two blocks, a partition created by the session; arrowport reads it."""
+    o = odps(emu)
+    table = o.get_table("sink_parts")
+    part = f"pt=rec{algo or 'plain'}"
+    kwargs = {"compress_option": CompressOption(compress_algo=algo)} if algo else {}
+    tunnel = TableTunnel(o)
+    session = tunnel.create_upload_session(table.name, partition_spec=part, create_partition=True, **kwargs)
+    for block in (0, 1):
+        with session.open_record_writer(block) as writer:
+            for i in range(block * 100, block * 100 + 100):
+                writer.write(table.new_record([i, f"name {i}" if i % 3 else None]))
+    session.commit([0, 1])
+    ours = arrowport_export(emu, f"sink_parts?partition={part.replace('=', '%3D')}", tmp_path / "p.arrow")
+    assert ours["id"].to_pylist() == list(range(200))
+    assert ours["name"].to_pylist() == [f"name {i}" if i % 3 else None for i in range(200)]

@@ -366,3 +366,83 @@ async fn failures_leave_the_table_unchanged() {
     assert!(err.to_string().contains("StatusConflict"), "{err}");
     assert_eq!(ids(&emu, "sink_target", None).len(), 20);
 }
+
+#[tokio::test]
+async fn the_record_format_writes_the_same_values() {
+    let emu = emulator().await;
+    for compression in ["none", "deflate"] {
+        write(
+            &sink(
+                &emu,
+                "sink_target",
+                &[
+                    ("format", "record"),
+                    ("compression", compression),
+                    ("overwrite", "true"),
+                ],
+            ),
+            vec![full_rows(0, 700), full_rows(700, 300)],
+        )
+        .await
+        .unwrap();
+        let back = concat_batches(
+            &emu.table_schema("sink_target"),
+            &emu.table_batches("sink_target", None),
+        )
+        .unwrap();
+        let parts = [full_rows(0, 700), full_rows(700, 300)];
+        let sent = concat_batches(&parts[0].schema(), &parts).unwrap();
+        assert_eq!(back.num_rows(), 1000);
+        for name in ["id", "name", "amount", "vec", "tags"] {
+            let (got, want) = (
+                back.column_by_name(name).unwrap(),
+                sent.column_by_name(name).unwrap(),
+            );
+            let want = arrow::compute::cast(want, got.data_type()).unwrap();
+            assert_eq!(
+                got.to_data().slice(0, 1000).len(),
+                want.len(),
+                "{compression} {name}"
+            );
+            assert_eq!(
+                format!("{:?}", got.slice(0, 1000)),
+                format!("{:?}", want),
+                "{compression} {name}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_expired_upload_session_commits_nothing() {
+    let emu = emulator().await;
+    // The session expires while rows are still arriving: its blocks or its commit are refused.
+    let before = emu.commits();
+    let sink = sink(&emu, "sink_target", &[]);
+    let (tx, rx) = futures::channel::mpsc::unbounded();
+    let stream = RecordBatchStreamAdapter::sendable(full_rows(0, 1).schema(), rx);
+    let feed = async {
+        tx.unbounded_send(Ok(full_rows(0, 10))).unwrap();
+        // Once the session exists, expire it; the rest of the rows still arrive.
+        while !emu
+            .requests()
+            .iter()
+            .any(|r| r.method == "POST" && r.param("uploads").is_some())
+        {
+            tokio::task::yield_now().await;
+        }
+        emu.faults().expire_sessions();
+        tx.unbounded_send(Ok(full_rows(10, 10))).unwrap();
+        drop(tx);
+    };
+    let context = cx();
+    let (result, ()) = futures::join!(sink.write_all(stream, &context), feed);
+    let err = result.unwrap_err();
+    assert!(err.to_string().contains("StatusConflict"), "{err}");
+    assert!(
+        err.context_value("note")
+            .unwrap()
+            .contains("nothing was committed")
+    );
+    assert_eq!(emu.commits(), before);
+}

@@ -17,6 +17,7 @@ mod compress;
 mod faults;
 mod meta;
 mod record;
+mod record_decode;
 mod tables;
 mod tunnel;
 mod upload;

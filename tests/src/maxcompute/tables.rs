@@ -690,7 +690,7 @@ pub(crate) fn arrow_type(odps: &str) -> Option<DataType> {
 }
 
 /// Splits `a,b<c,d>,e` at the commas outside brackets.
-fn split_top_level(s: &str) -> Vec<&str> {
+pub(crate) fn split_top_level(s: &str) -> Vec<&str> {
     let (mut parts, mut depth, mut from) = (Vec::new(), 0i32, 0);
     for (i, c) in s.char_indices() {
         match c {

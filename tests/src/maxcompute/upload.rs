@@ -15,6 +15,7 @@ use bytes::Bytes;
 use hyper::Response;
 use serde_json::{Value, json};
 
+use super::record_decode;
 use super::tables::{Section, TableDef, parse_spec};
 use super::{Shared, lock};
 use crate::http::Body;
@@ -109,11 +110,14 @@ pub(crate) fn put_block(
     let batches = if query.contains_key("arrow") {
         decode_arrow(table, &raw)?
     } else {
-        return Err(Failure(
-            400,
-            "InvalidArgument",
-            "the emulator stores Arrow blocks only (`&arrow`)".into(),
-        ));
+        let columns: Vec<(&str, &str)> = table
+            .columns
+            .iter()
+            .map(|c| (c.name, c.odps_type))
+            .collect();
+        let batch = record_decode::decode(&raw, &columns, &table.schema())
+            .map_err(|m| Failure(400, "CorruptedDataStream", format!("bad record block: {m}")))?;
+        vec![batch]
     };
     if shared.faults.take_block_error() {
         return Err(Failure(
