@@ -92,6 +92,8 @@ pub(crate) struct TableDef {
     partitions: RwLock<Vec<PartitionDef>>,
     /// Rows committed through upload sessions, per section.
     written: Mutex<HashMap<Section, Written>>,
+    /// Generated rows already made, per section and chunk of [`CHUNK_ROWS`].
+    chunks: Mutex<HashMap<(Section, u64), RecordBatch>>,
     /// Rows of an unpartitioned table (0 for a partitioned one).
     rows: u64,
     data: DatagenConfig,
@@ -149,6 +151,7 @@ impl TableDef {
             partition_keys: Vec::new(),
             partitions: RwLock::default(),
             written: Mutex::default(),
+            chunks: Mutex::default(),
             rows: 0,
             data: DatagenConfig {
                 rows: 0,
@@ -378,6 +381,57 @@ impl TableDef {
         if start + len as u64 > generated {
             return self.written_batch(section, generated, start, len, projection);
         }
+        // Served from whole chunks generated once: a real server reads stored data, and the
+        // benchmarks measure clients, not datagen.
+        let schema = Arc::new(self.schema.project(projection)?);
+        let all: Vec<usize> = (0..self.columns.len()).collect();
+        let mut pieces = Vec::new();
+        let end = start + len as u64;
+        let mut at = start;
+        while at < end {
+            let chunk = at / CHUNK_ROWS;
+            let rows = self.chunk(section, chunk, generated, &all)?;
+            let offset = (at - chunk * CHUNK_ROWS) as usize;
+            let take = (rows.num_rows() - offset).min((end - at) as usize);
+            pieces.push(rows.project(projection)?.slice(offset, take));
+            at += take as u64;
+        }
+        if pieces.len() == 1 {
+            return Ok(pieces.pop().expect("one piece"));
+        }
+        Ok(arrow::compute::concat_batches(&schema, &pieces)?)
+    }
+
+    /// Generated chunk `chunk` of a section (all columns), made once and kept.
+    fn chunk(
+        &self,
+        section: Section,
+        chunk: u64,
+        generated: u64,
+        all: &[usize],
+    ) -> Result<RecordBatch, BoxError> {
+        if let Some(hit) = self.chunks().get(&(section, chunk)) {
+            return Ok(hit.clone());
+        }
+        let start = chunk * CHUNK_ROWS;
+        let len = (generated - start).min(CHUNK_ROWS) as usize;
+        let batch = self.generate(section, start, len, all)?;
+        self.chunks().insert((section, chunk), batch.clone());
+        Ok(batch)
+    }
+
+    fn chunks(&self) -> std::sync::MutexGuard<'_, HashMap<(Section, u64), RecordBatch>> {
+        self.chunks.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Rows `start..start + len` of a section's generated rows, made from datagen.
+    fn generate(
+        &self,
+        section: Section,
+        start: u64,
+        len: usize,
+        projection: &[usize],
+    ) -> Result<RecordBatch, BoxError> {
         let first_row = section.map_or(0, |p| self.read_partitions()[p].first_row);
         let mut sources: Vec<usize> = projection.iter().map(|&c| self.columns[c].source).collect();
         sources.sort_unstable();
