@@ -105,30 +105,30 @@ impl Sink for MaxComputeSink {
             max_partitions: config.max_partitions,
             rows: 0,
         };
-        let written = async {
+        let uploaded = async {
             if writer.plan.partition_inputs.is_empty() {
                 writer.session(static_partition, cx).await?;
             }
             while let Some(batch) = input.next().await {
                 writer.write(&batch?, cx).await?;
             }
-            writer.finish(cx).await
+            writer.seal_and_verify(cx).await
         }
         .await;
-        match written {
-            Ok(()) => Ok(WriteSummary::new(
-                writer.rows,
-                writer.uploads.bytes,
-                Vec::new(),
-                false,
-            )),
+        if let Err(e) = uploaded {
             // Sessions never committed expire on the server; the table is as it was.
-            Err(e) if !e.context().iter().any(|(k, _)| *k == "committed") => Err(e.with_context(
+            return Err(e.with_context(
                 "note",
                 format!("nothing was committed: `{table}` is unchanged"),
-            )),
-            Err(e) => Err(e),
+            ));
         }
+        writer.commit_all(cx).await?;
+        Ok(WriteSummary::new(
+            writer.rows,
+            writer.uploads.bytes,
+            Vec::new(),
+            false,
+        ))
     }
 }
 
@@ -269,8 +269,8 @@ impl Writer {
         }
     }
 
-    /// Uploads the last blocks, checks every session's block list, then commits each once.
-    async fn finish(&mut self, cx: &Context) -> Result<()> {
+    /// Uploads the last blocks and checks every session's block list.
+    async fn seal_and_verify(&mut self, cx: &Context) -> Result<()> {
         for session in self.sessions.values_mut() {
             if let Some(block) = session.flush(&self.settings)? {
                 self.uploads.start(block, &self.settings, cx).await?;
@@ -281,22 +281,24 @@ impl Writer {
         for session in self.sessions.values() {
             session.verify(&self.settings, cx).await?;
         }
+        Ok(())
+    }
+
+    /// Commits each session once. Sessions commit one by one, so a failure after the first
+    /// names the partitions already committed.
+    async fn commit_all(&self, cx: &Context) -> Result<()> {
         let mut committed = Vec::new();
         for session in self.sessions.values() {
             if let Err(e) = session.commit(&self.settings, cx).await {
-                let mut e = e.with_context("committed", committed.len());
-                if !committed.is_empty() {
-                    e = e.with_context(
-                        "note",
-                        format!(
-                            "these partitions were committed before the failure: {}",
-                            committed.join("; ")
-                        ),
-                    );
+                let note = if committed.is_empty() {
+                    "nothing was committed".to_string()
                 } else {
-                    e = e.with_context("note", "nothing was committed");
-                }
-                return Err(e);
+                    format!(
+                        "these partitions were committed before the failure: {}",
+                        committed.join("; ")
+                    )
+                };
+                return Err(e.with_context("note", note));
             }
             committed.push(
                 session
