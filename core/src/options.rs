@@ -155,6 +155,31 @@ pub fn option_names<T: DeserializeOwned>() -> &'static [&'static str] {
     }
 }
 
+/// Where a plugin reads its credentials: the environment variables its options name.
+#[derive(Debug, Clone, Copy)]
+pub struct CredentialVars<'a> {
+    pub plugin: &'a str,
+    /// `(option, variable)` of the key id, the secret and the optional session token.
+    pub id: (&'a str, &'a str),
+    pub secret: (&'a str, &'a str),
+    pub token: (&'a str, &'a str),
+}
+
+/// The key id, secret and (for temporary credentials) token from the environment; a
+/// configuration error naming the variables when the id or secret is missing or blank.
+pub fn env_credentials(vars: CredentialVars<'_>) -> Result<(String, String, Option<String>)> {
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    match (var(vars.id.1), var(vars.secret.1)) {
+        (Some(id), Some(secret)) => Ok((id, secret, var(vars.token.1))),
+        _ => Err(Error::config(format!(
+            "{}: missing credentials: set {} and {} (and {} for STS), or name other variables \
+             with the {} / {} options",
+            vars.plugin, vars.id.1, vars.secret.1, vars.token.1, vars.id.0, vars.secret.0
+        ))
+        .with_context("plugin", vars.plugin.to_string())),
+    }
+}
+
 /// An option holding the URL of a remote service: http(s) with a host. The error is the
 /// message for the plugin to prefix.
 pub fn http_url(option: &str, text: &str) -> std::result::Result<url::Url, String> {

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use arrow::datatypes::{Schema, SchemaRef};
-use arrowport_core::options::suggestion;
+use arrowport_core::options::{CredentialVars, env_credentials, suggestion};
 use arrowport_core::progress::ProgressEvent;
 use arrowport_core::stream::ordered_parallel;
 use arrowport_core::{
@@ -429,25 +429,17 @@ fn check_session_schema(
 
 /// Credentials from the environment variables the config names (the SDKs' by default).
 pub(crate) fn credentials(config: &Config) -> Result<Credentials> {
-    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
-    match (
-        var(&config.access_id_env),
-        var(&config.secret_access_key_env),
-    ) {
-        (Some(id), Some(secret)) => {
-            let credentials = Credentials::new(id, secret);
-            Ok(match var(&config.security_token_env) {
-                Some(token) => credentials.with_sts_token(token),
-                None => credentials,
-            })
-        }
-        _ => Err(Error::config(format!(
-            "{NAME}: missing credentials: set {} and {} (and {} for STS), or name other \
-             variables with the access_id_env / secret_access_key_env options",
-            config.access_id_env, config.secret_access_key_env, config.security_token_env
-        ))
-        .with_context("plugin", NAME)),
-    }
+    let (id, secret, token) = env_credentials(CredentialVars {
+        plugin: NAME,
+        id: ("access_id_env", &config.access_id_env),
+        secret: ("secret_access_key_env", &config.secret_access_key_env),
+        token: ("security_token_env", &config.security_token_env),
+    })?;
+    let credentials = Credentials::new(id, secret);
+    Ok(match token {
+        Some(token) => credentials.with_sts_token(token),
+        None => credentials,
+    })
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use arrow::datatypes::SchemaRef;
-use arrowport_core::options::suggestion;
+use arrowport_core::options::{CredentialVars, env_credentials, suggestion};
 use arrowport_core::pipeline::project_schema;
 use arrowport_core::stream::ordered_parallel;
 use arrowport_core::{
@@ -176,22 +176,17 @@ impl ExportSource for VikingDbSource {
 
 /// Credentials from the environment variables the config names (the SDK's by default).
 fn credentials(config: &Config) -> Result<Credentials> {
-    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
-    match (var(&config.access_key_env), var(&config.secret_key_env)) {
-        (Some(ak), Some(sk)) => {
-            let credentials = Credentials::new(ak, sk);
-            Ok(match var(&config.session_token_env) {
-                Some(token) => credentials.with_session_token(token),
-                None => credentials,
-            })
-        }
-        _ => Err(Error::config(format!(
-            "{NAME}: missing credentials: set {} and {} (and {} for STS), or name other \
-             variables with the access_key_env / secret_key_env options",
-            config.access_key_env, config.secret_key_env, config.session_token_env
-        ))
-        .with_context("plugin", NAME)),
-    }
+    let (ak, sk, token) = env_credentials(CredentialVars {
+        plugin: NAME,
+        id: ("access_key_env", &config.access_key_env),
+        secret: ("secret_key_env", &config.secret_key_env),
+        token: ("session_token_env", &config.session_token_env),
+    })?;
+    let credentials = Credentials::new(ak, sk);
+    Ok(match token {
+        Some(token) => credentials.with_session_token(token),
+        None => credentials,
+    })
 }
 
 /// A filter on a field the collection lacks would only fail later, on the server, after the
