@@ -155,15 +155,15 @@ impl Range {
             self.cx.check_cancelled()?;
             let requested = self.end - self.next;
             let err = match self.fetch(requested).await {
+                // A decoded answer always holds rows: one without any is an error.
                 Ok(fetched) => match self.decode(fetched, requested) {
-                    Ok(batches) if !batches.is_empty() => {
+                    Ok(batches) => {
                         self.failures = 0;
                         return batches
                             .into_iter()
                             .map(|b| self.session.assemble(b))
                             .collect();
                     }
-                    Ok(_) => continue,
                     Err(e) => e,
                 },
                 Err(e) => e,
