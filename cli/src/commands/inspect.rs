@@ -73,7 +73,7 @@ pub fn list() -> Result<()> {
     let mut text = String::from("Sources:\n");
     for p in source_plugins() {
         text.push_str(&format!(
-            "  {:<12} {}\n",
+            "  {:<14} {}\n",
             format!("{}://", p.name),
             p.description
         ));
