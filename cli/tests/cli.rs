@@ -806,6 +806,30 @@ mod maxcompute {
     }
 
     #[test]
+    fn writing_rows_that_do_not_fit_a_table_exits_2_and_commits_nothing() {
+        let (_rt, emu) = emulator();
+        let dir = tempfile::tempdir().unwrap();
+        let sink = format!(
+            "maxcompute://{}/sink_target?endpoint={}&tunnel_endpoint={}",
+            emu.config().project,
+            emu.endpoint(),
+            emu.tunnel_endpoint()
+        );
+        let out = run(
+            &emu,
+            dir.path(),
+            &["export", "datagen://?rows=100&profile=narrow", &sink],
+            None,
+        );
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        for needle in ["`value` is not a column", "`name` (string) is missing"] {
+            assert!(err.contains(needle), "{needle}: {err}");
+        }
+        assert_eq!(emu.commits(), 0);
+    }
+
+    #[test]
     fn bad_input_exits_2_and_remote_failures_exit_1_writing_nothing() {
         let (_rt, emu) = emulator();
         let cases: Vec<(String, Option<&str>, i32, &str)> = vec![

@@ -76,6 +76,8 @@ impl Sink for MaxComputeSink {
         let meta = client.table(&table, cx).await?;
         let columns = meta.columns()?;
         let keys = meta.partition_keys()?;
+        // An input that does not fit the table is the invocation's problem, as a schema
+        // `check_schema` rejects is: a configuration error (exit 2), found before any upload.
         let plan = WritePlan::new(
             &input.schema(),
             &table,
@@ -83,7 +85,8 @@ impl Sink for MaxComputeSink {
             &keys,
             &config.partition_by,
             &config.type_mapping(),
-        )?;
+        )
+        .map_err(|e| e.with_kind(ErrorKind::Config))?;
         let static_partition = static_partition(config, &table, &keys)?;
         let settings = UploadSettings {
             client,

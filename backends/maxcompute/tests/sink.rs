@@ -310,7 +310,7 @@ async fn schema_problems_are_listed_before_any_upload() {
     let err = write(&sink(&emu, "sink_target", &[]), vec![input])
         .await
         .unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::Schema);
+    assert_eq!(err.kind(), ErrorKind::Config);
     let text = err.to_string();
     for needle in [
         "`id` is NOT NULL",
