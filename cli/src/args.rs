@@ -88,7 +88,7 @@ Examples:
         /// A source scheme (`datagen`) or sink format (`parquet`).
         plugin: String,
     },
-    /// Start an emulated VikingDB in-process and export it over HTTP into ./demo-out/.
+    /// Export an emulated VikingDB over HTTP into ./demo-out/, and through an emulated MaxCompute.
     Demo(DemoArgs),
     /// Serve a loopback emulator of a remote service, for trying arrowport and its peers.
     #[command(subcommand)]

@@ -1001,3 +1001,26 @@ fn vikingdb_to_maxcompute_moves_every_row() {
         );
     }
 }
+
+/// The README's first command: the demo runs every export into its directory.
+#[test]
+fn demo_writes_every_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = arrowport()
+        .current_dir(dir.path())
+        .args(["demo", "--rows", "2000", "--out", "out", "-q"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let files = tree(&dir.path().join("out"));
+    for name in [
+        "vikingdb.parquet",
+        "vikingdb.arrow",
+        "vikingdb.ndjson",
+        "maxcompute.parquet",
+        "parts/_manifest.json",
+    ] {
+        assert!(files.iter().any(|f| f == name), "{name} missing: {files:?}");
+    }
+    assert_eq!(ipc_file_rows(&dir.path().join("out/vikingdb.arrow")), 2000);
+}
