@@ -1,10 +1,15 @@
-//! A sink that keeps what it is given, so plugin tests see exactly what the pipeline delivered.
+//! What plugin tests share: a sink that keeps what it is given, so they see exactly what the
+//! pipeline delivered, a context that records progress, and a URL encoder.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use arrow::datatypes::Schema;
 use arrow::record_batch::RecordBatch;
-use arrowport_core::{Context, Result, SendableRecordBatchStream, Sink, WriteSummary, async_trait};
+use arrowport_core::{
+    Context, ProgressEvent, Result, RetryPolicy, SendableRecordBatchStream, Sink, WriteSummary,
+    async_trait,
+};
 use futures::StreamExt;
 
 /// Collects every batch; like a file sink, it keeps nothing unless the whole stream succeeded.
@@ -37,4 +42,34 @@ impl Sink for Collect {
         *self.0.lock().unwrap_or_else(|e| e.into_inner()) = batches;
         Ok(WriteSummary::new(rows, 0, Vec::new(), false))
     }
+}
+
+/// A context for plugin tests: retries after a millisecond or so (four attempts in all), and
+/// every progress event recorded for the test to inspect.
+pub fn recording_context() -> (Context, Arc<Mutex<Vec<ProgressEvent>>>) {
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let sink = events.clone();
+    let cx = Context::new()
+        .with_retry(RetryPolicy::new(
+            4,
+            Duration::from_millis(1),
+            Duration::from_millis(5),
+        ))
+        .with_progress(Arc::new(move |e: &ProgressEvent| {
+            sink.lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(e.clone())
+        }));
+    (cx, events)
+}
+
+/// Percent-encodes an option value for a test URL's query.
+pub fn urlencode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }

@@ -2,18 +2,15 @@
 //! formats and every compression, projection, limits, partitions, shared sessions, and every
 //! scripted fault.
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::compute::{cast, concat_batches};
 use arrow::datatypes::{DataType, Int64Type, SchemaRef};
-use arrowport_core::{
-    Context, ErrorKind, ExportSource, ProgressEvent, Result, RetryPolicy, Scan, SourceSpec,
-};
+use arrowport_core::{Context, ErrorKind, ExportSource, ProgressEvent, Result, Scan, SourceSpec};
 use arrowport_maxcompute::sign::Credentials;
 use arrowport_maxcompute::{Config, MaxComputeSource};
-use arrowport_testkit::collect::Collect;
+use arrowport_testkit::collect::{Collect, recording_context as context, urlencode};
 use arrowport_testkit::maxcompute::{MaxComputeConfig, MaxComputeEmulator, Service};
 
 async fn emulator() -> MaxComputeEmulator {
@@ -54,30 +51,6 @@ fn source_with_secret(
     let spec = SourceSpec::parse(&url).unwrap();
     MaxComputeSource::new(Config::from_options(&spec.location, &spec.options).unwrap())
         .with_credentials(Credentials::new(&c.access_id, secret))
-}
-
-fn urlencode(v: &str) -> String {
-    v.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
-fn context() -> (Context, Arc<Mutex<Vec<ProgressEvent>>>) {
-    let events = Arc::new(Mutex::new(Vec::new()));
-    let sink = events.clone();
-    let cx = Context::new()
-        .with_retry(RetryPolicy::new(
-            4,
-            Duration::from_millis(1),
-            Duration::from_millis(5),
-        ))
-        .with_progress(Arc::new(move |e: &ProgressEvent| {
-            sink.lock().unwrap().push(e.clone())
-        }));
-    (cx, events)
 }
 
 /// Exports through the real pipeline and returns everything delivered as one batch.

@@ -1,16 +1,14 @@
 //! The VikingDB source against the loopback VikingDB + TOS emulator: whole exports in both
 //! file types, filters, attaching to a task, and every scripted fault.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use arrow::array::{ArrayRef, AsArray, RecordBatch};
 use arrow::compute::{cast, concat_batches};
 use arrow::datatypes::{Int64Type, SchemaRef};
-use arrowport_core::{
-    Context, ErrorKind, ExportSource, ProgressEvent, Result, RetryPolicy, Scan, SourceSpec,
-};
-use arrowport_testkit::collect::Collect;
+use arrowport_core::{Context, ErrorKind, ExportSource, ProgressEvent, Result, Scan, SourceSpec};
+use arrowport_testkit::collect::{Collect, recording_context as cx, urlencode};
 use arrowport_testkit::vikingdb::{EmulatorConfig, JsonLayout, Service, VikingDbEmulator};
 use arrowport_vikingdb::sign::Credentials;
 use arrowport_vikingdb::{Config, VikingDbSource};
@@ -49,30 +47,6 @@ fn source(emu: &VikingDbEmulator, extra: &[(&str, &str)]) -> VikingDbSource {
 fn config_from(url: &str) -> Config {
     let spec = SourceSpec::parse(url).unwrap();
     Config::from_options(&spec.location, &spec.options).unwrap()
-}
-
-fn urlencode(v: &str) -> String {
-    v.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
-fn cx() -> (Context, Arc<Mutex<Vec<ProgressEvent>>>) {
-    let events = Arc::new(Mutex::new(Vec::new()));
-    let sink = events.clone();
-    let cx = Context::new()
-        .with_retry(RetryPolicy::new(
-            4,
-            Duration::from_millis(1),
-            Duration::from_millis(5),
-        ))
-        .with_progress(Arc::new(move |e: &ProgressEvent| {
-            sink.lock().unwrap().push(e.clone())
-        }));
-    (cx, events)
 }
 
 async fn export(source: &VikingDbSource, scan: &Scan, cx: &Context) -> Result<RecordBatch> {

@@ -134,16 +134,7 @@ impl TableDef {
                 convert,
             })
             .collect();
-        let schema = Arc::new(Schema::new(
-            columns
-                .iter()
-                .map(|c| {
-                    let data_type =
-                        arrow_type(c.odps_type).expect("fixture types are ones PyODPS maps");
-                    Field::new(c.name, data_type, c.nullable)
-                })
-                .collect::<Vec<_>>(),
-        ));
+        let schema = fixture_schema(&columns);
         TableDef {
             name,
             comment,
@@ -181,17 +172,7 @@ impl TableDef {
                 convert: Convert::AsIs,
             })
             .collect();
-        table.schema = Arc::new(Schema::new(
-            table
-                .columns
-                .iter()
-                .map(|c| {
-                    let data_type =
-                        arrow_type(c.odps_type).expect("fixture types are ones PyODPS maps");
-                    Field::new(c.name, data_type, c.nullable)
-                })
-                .collect::<Vec<_>>(),
-        ));
+        table.schema = fixture_schema(&table.columns);
         table
     }
 
@@ -509,6 +490,20 @@ impl TableDef {
             })
             .collect()
     }
+}
+
+/// The Arrow schema (PyODPS's layout) of fixture columns.
+fn fixture_schema(columns: &[ColumnDef]) -> SchemaRef {
+    Arc::new(Schema::new(
+        columns
+            .iter()
+            .map(|c| {
+                let data_type =
+                    arrow_type(c.odps_type).expect("fixture types are ones PyODPS maps");
+                Field::new(c.name, data_type, c.nullable)
+            })
+            .collect::<Vec<_>>(),
+    ))
 }
 
 /// `k1=v1,k2=v2` as pairs, quotes around values removed: the meta API sends
