@@ -6,6 +6,8 @@ checks that it rejects. Reads go through both tunnel formats, the record stream 
 CRC-framed Arrow stream, and must agree value for value.
 """
 
+import datetime
+import decimal
 import json
 import os
 import subprocess
@@ -377,3 +379,153 @@ def test_pyodps_record_blocks_and_create_partition(emu, tmp_path, algo):
     ours = arrowport_export(emu, f"sink_parts?partition={part.replace('=', '%3D')}", tmp_path / "p.arrow")
     assert ours["id"].to_pylist() == list(range(200))
     assert ours["name"].to_pylist() == [f"name {i}" if i % 3 else None for i in range(200)]
+
+
+# ---------------------------------------------------------------------------------------
+# PyODPS writes into the emulator and reads back with its own readers. Every test that
+# writes `sink_target` overwrites it first, so their order does not matter; the partitions
+# of `sink_parts` are each test's own.
+
+SINK_COLUMNS = [
+    ("id", "bigint"),
+    ("name", "string"),
+    ("amount", "decimal(18,2)"),
+    ("ts", "datetime"),
+    ("vec", "array<float>"),
+    ("tags", "map<string,bigint>"),
+]
+
+
+def sink_rows(start, count):
+    """`sink_target` rows as plain Python: NULLs in every nullable column, non-ASCII text,
+    negative decimals, pre-epoch datetimes, NULL elements and map values, map keys out of
+    order, floats that float32 holds exactly."""
+    rows = []
+    for i in range(start, start + count):
+        rows.append({
+            "id": i,
+            "name": None if i % 4 == 1 else f"名前 {i} ✓",
+            "amount": None if i % 5 == 2 else decimal.Decimal(f"{'-' if i % 2 else ''}{i}.{i % 100:02d}"),
+            "ts": None if i % 7 == 3 else datetime.datetime(1960, 2, 29, 12, 0, 0) + datetime.timedelta(days=i * 400, milliseconds=i),
+            "vec": None if i % 6 == 4 else [i / 4, None, -1.5],
+            "tags": None if i % 3 == 0 else {"z": i, "a": None, f"k{i}": -i},
+        })
+    return rows
+
+
+def read_back(table, partition=None):
+    """`table` (or one partition) through both PyODPS readers, which must agree. `reopen`:
+    a table object reuses its last download session, which a commit since (through another
+    object or a bare tunnel session) makes stale: the tunnel answers `TableModified`."""
+    with table.open_reader(partition=partition, reopen=True) as reader:
+        records = record_rows(reader)
+    with table.open_reader(partition=partition, arrow=True, reopen=True) as reader:
+        arrow = arrow_rows(reader.read_all())
+    # The record reader appends partition columns; Arrow reads data columns only.
+    keys = [c.name for c in table.table_schema.partitions]
+    assert [{k: v for k, v in r.items() if k not in keys} for r in records] == arrow
+    return records
+
+
+def test_pyodps_write_table_appends_and_overwrites(emu):
+    o = odps(emu)
+    t = o.get_table("sink_target")
+    assert [(c.name, str(c.type).lower()) for c in t.table_schema.columns] == SINK_COLUMNS
+    first, second = sink_rows(0, 120), sink_rows(1000, 30)
+    o.write_table("sink_target", [list(r.values()) for r in first], overwrite=True)
+    assert read_back(t) == first
+    # Without overwrite: appended.
+    o.write_table("sink_target", [t.new_record(list(r.values())) for r in second])
+    assert read_back(t) == first + second
+    t.reload()
+    assert t.size > 0
+    with t.open_reader() as reader:
+        assert reader.count == 150
+
+
+@pytest.mark.parametrize("kind", ["pyarrow", "pandas"])
+def test_pyodps_arrow_writer(emu, kind):
+    rows = sink_rows(0, 300)
+    table = pa.Table.from_pylist(
+        [{**r, "tags": None if r["tags"] is None else list(r["tags"].items())} for r in rows],
+        schema=pa.schema([
+            pa.field("id", pa.int64()),
+            pa.field("name", pa.string()),
+            pa.field("amount", pa.decimal128(18, 2)),
+            pa.field("ts", pa.timestamp("ms")),
+            pa.field("vec", pa.list_(pa.float32())),
+            pa.field("tags", pa.map_(pa.string(), pa.int64())),
+        ]),
+    )
+    data = table if kind == "pyarrow" else table.to_pandas()
+    t = odps(emu).get_table("sink_target")
+    with t.open_writer(arrow=True, overwrite=True) as writer:
+        writer.write(data)
+    assert read_back(t) == rows
+
+
+def test_pyodps_tunnel_two_blocks_zlib(emu):
+    o = odps(emu)
+    t = o.get_table("sink_target")
+    o.write_table("sink_target", [list(r.values()) for r in sink_rows(500, 3)], overwrite=True)
+    tunnel = TableTunnel(o)
+    session = tunnel.create_upload_session(
+        "sink_target", overwrite=True, compress_option=CompressOption(compress_algo="zlib")
+    )
+    blocks = {0: sink_rows(0, 40), 1: sink_rows(40, 60)}
+    # Block 1 first: the commit orders by block id, not by arrival.
+    for block in (1, 0):
+        with session.open_record_writer(block) as writer:
+            for row in blocks[block]:
+                writer.write(t.new_record(list(row.values())))
+    # Nothing is visible before the commit.
+    stale = tunnel.create_download_session("sink_target")
+    assert stale.count == 3
+    session.commit([0, 1])
+    assert read_back(t) == blocks[0] + blocks[1]
+    # A download session from before the commit is refused, as the real tunnel does.
+    with pytest.raises(errors.TableModified):
+        with stale.open_record_reader(0, 1) as reader:
+            list(reader)
+    # One commit per session.
+    with pytest.raises(Exception) as err:
+        session.commit([0, 1])
+    assert "StatusConflict" in str(err.value)
+    # A block list that does not match the server's is refused by PyODPS itself.
+    other = tunnel.create_upload_session("sink_target", overwrite=True)
+    with other.open_record_writer(0) as writer:
+        writer.write(t.new_record(list(sink_rows(7, 1)[0].values())))
+    with pytest.raises(Exception):
+        other.commit([0, 1])
+    other.commit([0])
+    assert read_back(t) == sink_rows(7, 1)
+
+
+def test_pyodps_write_table_creates_partitions_with_sql(emu):
+    o = odps(emu)
+    t = o.get_table("sink_parts")
+    rows = [[i, f"p{i}" if i % 3 else None] for i in range(50)]
+    assert not t.exist_partition("pt=sql_made")
+    with pytest.raises(errors.NoSuchPartition):
+        o.write_table("sink_parts", rows, partition="pt=sql_made")
+    # PyODPS runs `ALTER TABLE … ADD IF NOT EXISTS PARTITION` as an SQL instance first.
+    o.write_table("sink_parts", rows, partition="pt=sql_made", create_partition=True)
+    assert t.exist_partition("pt=sql_made")
+    assert "pt='sql_made'" in [str(p.partition_spec) for p in t.partitions]
+    expected = [{"id": i, "name": n, "pt": "sql_made"} for i, n in rows]
+    assert read_back(t, "pt=sql_made") == expected
+    # The partition exists now: no SQL, rows appended.
+    o.write_table("sink_parts", rows[:5], partition="pt=sql_made", create_partition=True)
+    assert read_back(t, "pt=sql_made") == expected + expected[:5]
+    # create_partition directly, and as an SQL error when it exists already.
+    t.create_partition("pt=sql_direct")
+    assert t.exist_partition("pt=sql_direct")
+    with pytest.raises(errors.ODPSError) as err:
+        t.create_partition("pt=sql_direct")
+    assert "already exists" in str(err.value)
+    with t.open_writer(partition="pt=sql_direct", arrow=True) as writer:
+        writer.write(pa.table({"id": pa.array([1, 2], pa.int64()), "name": ["x", None]}))
+    assert read_back(t, "pt=sql_direct") == [
+        {"id": 1, "name": "x", "pt": "sql_direct"},
+        {"id": 2, "name": None, "pt": "sql_direct"},
+    ]

@@ -15,7 +15,7 @@ use hyper::body::Frame;
 use super::arrow_frame::ArrowEncoder;
 use super::compress::{Compressor, Encoding};
 use super::record::RecordEncoder;
-use super::tables::{CHUNK_ROWS, Section, TableDef};
+use super::tables::{CHUNK_ROWS, Section, Snapshot, TableDef};
 use crate::http::{Body, BoxError};
 
 /// How long a cut body waits between its last bytes and the reset.
@@ -25,6 +25,8 @@ const RESET_PAUSE: Duration = Duration::from_millis(100);
 pub(crate) struct Download {
     pub(crate) table: Arc<TableDef>,
     pub(crate) section: Section,
+    /// The rows as the session froze them.
+    pub(crate) snapshot: Snapshot,
     pub(crate) start: u64,
     pub(crate) count: u64,
     /// Data column indices, in wire order.
@@ -51,6 +53,7 @@ pub(crate) fn data(download: Download) -> io::Result<Body> {
         compressor: Some(Compressor::new(download.encoding)?),
         table: download.table,
         section: download.section,
+        snapshot: download.snapshot,
         projection: download.projection,
     };
     Ok(match cut {
@@ -89,6 +92,7 @@ enum Encoder {
 struct Pieces {
     table: Arc<TableDef>,
     section: Section,
+    snapshot: Snapshot,
     next: u64,
     end: u64,
     projection: Vec<usize>,
@@ -100,9 +104,13 @@ struct Pieces {
 impl Pieces {
     fn chunk(&mut self) -> Result<Vec<u8>, BoxError> {
         let len = (self.end - self.next).min(CHUNK_ROWS);
-        let batch = self
-            .table
-            .batch(self.section, self.next, len as usize, &self.projection)?;
+        let batch = self.table.batch(
+            &self.snapshot,
+            self.section,
+            self.next,
+            len as usize,
+            &self.projection,
+        )?;
         self.next += len;
         let mut raw = Vec::new();
         match self.encoder.as_mut().expect("called before the end") {

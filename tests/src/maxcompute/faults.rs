@@ -1,6 +1,7 @@
 //! Failures a test scripts at run time. Every setter replaces what was set before; counted
-//! faults are used up one request at a time. Tunnel faults apply to data requests
-//! (`GET ?data`) only, so sessions can still be created and reloaded around them.
+//! faults are used up one request at a time. The download faults apply to data requests
+//! (`GET ?data`) only, so sessions can still be created and reloaded around them; the upload
+//! faults to block uploads (`block_errors`) and commits (`commit_conflicts`).
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -20,6 +21,8 @@ pub struct Faults {
     short: AtomicU32,
     /// Sessions created before the latest `expire_sessions` carry an older generation.
     generation: AtomicU64,
+    /// Upload sessions created before the latest `expire_upload_sessions` carry an older one.
+    upload_generation: AtomicU64,
     delay: Mutex<Duration>,
     meta_server_errors: AtomicU32,
     block_errors: AtomicU32,
@@ -64,17 +67,25 @@ impl Faults {
         self.generation.fetch_add(1, Ordering::SeqCst);
     }
 
+    /// Every upload session created so far expires (download sessions do not): any request
+    /// naming it answers HTTP 409 `StatusConflict`, and its blocks are never committed.
+    pub fn expire_upload_sessions(&self) {
+        self.upload_generation.fetch_add(1, Ordering::SeqCst);
+    }
+
     /// Every tunnel answer waits this long first. Zero turns it off.
     pub fn delay(&self, d: Duration) {
         *lock(&self.delay) = d;
     }
 
-    /// The next `n` block uploads answer HTTP 500 after reading the block (not stored).
+    /// The next `n` block uploads (to a live session, with a valid block id) answer HTTP 500
+    /// `InternalServerError` after reading the body; the block is not stored.
     pub fn block_errors(&self, n: u32) {
         self.block_errors.store(n, Ordering::SeqCst);
     }
 
-    /// The next `n` commits answer HTTP 409 `StatusConflict` without committing.
+    /// The next `n` commits (of live sessions) answer HTTP 409 `StatusConflict` without
+    /// committing; the session stays open, so a later commit can still succeed.
     pub fn commit_conflicts(&self, n: u32) {
         self.commit_conflicts.store(n, Ordering::SeqCst);
     }
@@ -119,6 +130,14 @@ impl Faults {
 
     pub(crate) fn generation(&self) -> u64 {
         self.generation.load(Ordering::SeqCst)
+    }
+
+    /// The generations an upload session is created in: of all sessions, of upload sessions.
+    pub(crate) fn generations(&self) -> (u64, u64) {
+        (
+            self.generation.load(Ordering::SeqCst),
+            self.upload_generation.load(Ordering::SeqCst),
+        )
     }
 
     pub(crate) fn current_delay(&self) -> Duration {

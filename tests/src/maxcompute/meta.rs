@@ -12,6 +12,7 @@ use hyper::{Method, Request, Response};
 use serde_json::{Value, json};
 
 use super::auth::{Received, Rejection, decode, query_map};
+use super::instances::{self, Action};
 use super::tables::{Section, TableDef, parse_spec};
 use super::{RecordedRequest, Service, Shared};
 use crate::http::{Body, full};
@@ -22,7 +23,7 @@ pub(crate) const PREFIX: &str = "/api";
 /// When every fixture was created and last modified: Thu, 19 Jan 2023 12:34:56 GMT.
 const CREATED: u64 = 1_674_131_696;
 const CREATED_RFC1123: &str = "Thu, 19 Jan 2023 12:34:56 GMT";
-const OWNER: &str = "ALIYUN$emulator@arrowport.dev";
+pub(crate) const OWNER: &str = "ALIYUN$emulator@arrowport.dev";
 
 /// Bytes per cell the reported sizes assume.
 const CELL_BYTES: u64 = 8;
@@ -31,10 +32,14 @@ type Query = std::collections::BTreeMap<String, String>;
 
 pub(crate) async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
     let (parts, body) = req.into_parts();
-    // Meta reads carry no body; whatever came is read and ignored.
-    let _ = body.collect().await;
+    // Only SQL instances are submitted with a body; reads carry none.
+    let body = body
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
     let request_id = shared.request_id();
-    let mut response = answer(&shared, &parts, &request_id);
+    let mut response = answer(&shared, &parts, &body, &request_id);
     response
         .headers_mut()
         .insert("x-odps-request-id", request_id.parse().expect("ASCII"));
@@ -43,16 +48,14 @@ pub(crate) async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Respo
         method: parts.method.to_string(),
         path: parts.uri.path().to_string(),
         query: parts.uri.query().unwrap_or_default().to_string(),
-        accept_encoding: parts
-            .headers
-            .get("accept-encoding")
-            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()),
+        accept_encoding: super::tunnel::header(&parts, "accept-encoding"),
+        content_encoding: super::tunnel::header(&parts, "content-encoding"),
         status: response.status().as_u16(),
     });
     response
 }
 
-fn answer(shared: &Shared, parts: &Parts, request_id: &str) -> Response<Body> {
+fn answer(shared: &Shared, parts: &Parts, body: &[u8], request_id: &str) -> Response<Body> {
     let (path, raw_query) = (parts.uri.path(), parts.uri.query().unwrap_or_default());
     let received = Received {
         method: parts.method.as_str(),
@@ -75,20 +78,55 @@ fn answer(shared: &Shared, parts: &Parts, request_id: &str) -> Response<Body> {
             "the service is busy, please retry (emulator fault)",
         );
     }
+    let decoded = String::from_utf8_lossy(&decode(path, false)).into_owned();
+    let resource = decoded.strip_prefix(PREFIX).unwrap_or(&decoded);
+    let segments: Vec<&str> = resource.trim_matches('/').split('/').collect();
+    let query = query_map(raw_query);
+    if let ["projects", project, "instances", ref rest @ ..] = segments[..]
+        && project == shared.config.project
+    {
+        return match (&parts.method, rest) {
+            (&Method::POST, []) => {
+                let host = super::tunnel::header(parts, "host")
+                    .or_else(|| shared.meta_addr.get().map(ToString::to_string))
+                    .unwrap_or_default();
+                instances::submit(shared, body, &host)
+                    .unwrap_or_else(|message| fail(400, "InvalidArgument", &message))
+            }
+            (&Method::GET, [id]) => {
+                let action = if query.contains_key("taskstatus") {
+                    Action::TaskStatus
+                } else if query.contains_key("result") {
+                    Action::Result
+                } else {
+                    Action::Status
+                };
+                instances::get(shared, id, action).unwrap_or_else(|| {
+                    fail(
+                        404,
+                        "NoSuchObject",
+                        &format!("instance `{id}` does not exist"),
+                    )
+                })
+            }
+            (method, _) => fail(
+                405,
+                "MethodNotAllowed",
+                &format!("the emulator takes no {method} request on `{resource}`"),
+            ),
+        };
+    }
     if parts.method != Method::GET {
         return fail(
             405,
             "MethodNotAllowed",
             &format!(
-                "the emulator's meta API only reads; it takes no {} requests",
+                "the emulator's meta API only reads (and runs SQL instances); it takes no {} \
+                 requests here",
                 parts.method
             ),
         );
     }
-    let decoded = String::from_utf8_lossy(&decode(path, false)).into_owned();
-    let resource = decoded.strip_prefix(PREFIX).unwrap_or(&decoded);
-    let segments: Vec<&str> = resource.trim_matches('/').split('/').collect();
-    let query = query_map(raw_query);
     match segments[..] {
         ["projects", project, ref rest @ ..] => {
             if project != shared.config.project {

@@ -1,20 +1,29 @@
-//! A loopback emulator of MaxCompute (ODPS): the meta API (tables and partitions, XML) and the
-//! Table Tunnel's downloads (sessions in JSON, data as record streams or CRC-framed Arrow),
+//! A loopback emulator of MaxCompute (ODPS): the meta API (tables and partitions, XML; SQL
+//! instances just far enough to `ALTER TABLE … ADD PARTITION`) and the Table Tunnel's
+//! downloads and uploads (sessions in JSON, data as record streams or CRC-framed Arrow),
 //! written from the protocol spec (`shared/protocols/maxcompute-tunnel.md`) alone,
 //! independently of arrowport's own client, so that it catches the client's mistakes. Real
-//! PyODPS 0.13.2 reads every fixture through it (`tests/compat/test_maxcompute_pyodps.py`).
+//! PyODPS 0.13.2 reads every fixture through it and writes into it
+//! (`tests/compat/test_maxcompute_pyodps.py`).
 //!
 //! Two listeners on `127.0.0.1`: the meta API under `/api` and the tunnel. Both verify every
-//! request's ODPS signature (v2, or v4 for [`MaxComputeConfig::region`]). The fixture tables
+//! request's ODPS signature (v2, or v4 for [`MaxComputeConfig::region`]). The read fixtures
 //! (`all_types`, `empty`, `narrow`, `sales`) are generated from `arrowport_datagen` on
-//! demand, so bodies stream in pieces and a large `narrow` costs no memory. [`Faults`] scripts
-//! failures at run time; [`MaxComputeEmulator::requests`] tells which calls arrived.
+//! demand, so bodies stream in pieces and a large `narrow` costs no memory; the write
+//! fixtures (`sink_target`, `sink_parts`, `narrow_sink`, `vectors`) start empty. Every table
+//! takes uploads: a committed upload session appends to (or, with `overwrite`, replaces) a
+//! table or partition, and from then on listings, partition facts, new download sessions
+//! and [`MaxComputeEmulator::table_batches`] show it; a download session keeps serving what
+//! it froze (after refusing with `TableModified` unless `disable_modified_check=true`).
+//! [`Faults`] scripts failures at run time; [`MaxComputeEmulator::requests`],
+//! [`MaxComputeEmulator::uploads`] and [`MaxComputeEmulator::commits`] tell what arrived.
 
 mod arrow_frame;
 mod auth;
 mod body;
 mod compress;
 mod faults;
+mod instances;
 mod meta;
 mod record;
 mod record_decode;
@@ -35,6 +44,7 @@ use self::auth::Verifier;
 pub use self::faults::Faults;
 use self::tables::TableDef;
 use self::tunnel::Sessions;
+pub use self::upload::UploadSummary;
 use crate::http::HttpServer;
 
 /// What the emulator serves. `Default` gives tables a test reads in milliseconds; a benchmark
@@ -127,6 +137,8 @@ pub struct RecordedRequest {
     pub query: String,
     /// The `Accept-Encoding` header, if any.
     pub accept_encoding: Option<String>,
+    /// The `Content-Encoding` header (of a block upload), if any.
+    pub content_encoding: Option<String>,
     pub status: u16,
 }
 
@@ -177,6 +189,10 @@ impl MaxComputeEmulator {
             })
             .await?
         };
+        shared
+            .meta_addr
+            .set(meta.addr())
+            .expect("set once, before anyone knows the address");
         Ok(MaxComputeEmulator {
             shared,
             meta,
@@ -205,6 +221,11 @@ impl MaxComputeEmulator {
     /// Upload sessions committed so far.
     pub fn commits(&self) -> u64 {
         self.shared.commits.load(Ordering::SeqCst)
+    }
+
+    /// Every upload session created so far, in creation order, with the blocks it holds.
+    pub fn uploads(&self) -> Vec<UploadSummary> {
+        upload::summaries(&self.shared)
     }
 
     /// Every request so far, meta and tunnel, in the order they were answered.
@@ -238,7 +259,7 @@ impl MaxComputeEmulator {
                     Err(e) => panic!("bad partition `{spec}` for `{table}`: {e}"),
                 }
             }
-            (None, true) => (0..def.partition_count()).map(Some).collect(),
+            (None, true) => def.listing_order().into_iter().map(Some).collect(),
             (None, false) => vec![None],
         };
         sections
@@ -259,11 +280,15 @@ pub(crate) struct Shared {
     log: Mutex<Vec<RecordedRequest>>,
     sessions: Sessions,
     uploads: upload::Uploads,
+    /// SQL instances submitted to the meta API.
+    instances: instances::Instances,
     /// Upload sessions committed.
     commits: AtomicU64,
     auth: Verifier,
     /// Where the tunnel listens, for `GET /projects/{p}/tunnel?service`.
     tunnel_addr: OnceLock<SocketAddr>,
+    /// Where the meta API listens, for the `Location` of SQL instances.
+    meta_addr: OnceLock<SocketAddr>,
     /// Request and session ids.
     next_id: AtomicU64,
 }
@@ -294,8 +319,10 @@ impl Shared {
             log: Mutex::default(),
             sessions: Sessions::default(),
             tunnel_addr: OnceLock::new(),
+            meta_addr: OnceLock::new(),
             next_id: AtomicU64::new(1),
             uploads: upload::Uploads::default(),
+            instances: instances::Instances::default(),
             commits: AtomicU64::new(0),
             config,
         })

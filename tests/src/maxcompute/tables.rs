@@ -88,10 +88,11 @@ pub(crate) struct TableDef {
     pub(crate) columns: Vec<ColumnDef>,
     /// Partition key names; every key is a `string`.
     pub(crate) partition_keys: Vec<&'static str>,
-    /// In listing order: the fixture's (ascending values), then any created by uploads.
+    /// The fixture's (ascending values), then any created since, in creation order: an
+    /// index is a partition's identity ([`Section`]).
     partitions: RwLock<Vec<PartitionDef>>,
     /// Rows committed through upload sessions, per section.
-    written: Mutex<HashMap<Section, Written>>,
+    written: Mutex<HashMap<Section, Arc<Written>>>,
     /// Generated rows already made, per section and chunk of [`CHUNK_ROWS`].
     chunks: Mutex<HashMap<(Section, u64), RecordBatch>>,
     /// Rows of an unpartitioned table (0 for a partitioned one).
@@ -105,12 +106,34 @@ pub(crate) struct TableDef {
 pub(crate) type Section = Option<usize>;
 
 /// Rows committed into a section: after the generated ones, or instead of them once an
-/// overwrite replaced the section.
+/// overwrite replaced the section. Never changed in place: a commit puts a new one, so a
+/// [`Snapshot`] keeps what it saw.
 #[derive(Debug, Default)]
 struct Written {
     replaced: bool,
     batches: Vec<RecordBatch>,
     rows: u64,
+    /// Commits into the section so far.
+    version: u64,
+}
+
+/// What a section holds at one moment, as a download session freezes it: the generated rows
+/// (none once an overwrite replaced them), then the committed ones.
+#[derive(Debug, Clone)]
+pub(crate) struct Snapshot {
+    generated: u64,
+    written: Arc<Written>,
+}
+
+impl Snapshot {
+    pub(crate) fn rows(&self) -> u64 {
+        self.generated + self.written.rows
+    }
+
+    /// Commits into the section before the snapshot was taken.
+    pub(crate) fn version(&self) -> u64 {
+        self.written.version
+    }
 }
 
 impl TableDef {
@@ -218,24 +241,24 @@ impl TableDef {
         self.partitions.read().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn written(&self) -> std::sync::MutexGuard<'_, HashMap<Section, Written>> {
+    fn written(&self) -> std::sync::MutexGuard<'_, HashMap<Section, Arc<Written>>> {
         self.written.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Rows generated for a section (none once an overwrite replaced them).
-    fn generated_rows(&self, section: Section) -> u64 {
-        if self.written().get(&section).is_some_and(|w| w.replaced) {
-            return 0;
-        }
-        match section {
+    /// What a section holds now.
+    pub(crate) fn snapshot(&self, section: Section) -> Snapshot {
+        let written = self.written().get(&section).cloned().unwrap_or_default();
+        let generated = match section {
+            _ if written.replaced => 0,
             Some(p) => self.read_partitions()[p].rows,
             None => self.rows,
-        }
+        };
+        Snapshot { generated, written }
     }
 
     /// Rows in a section.
     pub(crate) fn rows(&self, section: Section) -> u64 {
-        self.generated_rows(section) + self.written().get(&section).map_or(0, |w| w.rows)
+        self.snapshot(section).rows()
     }
 
     /// Rows of the whole table, all partitions together.
@@ -250,26 +273,37 @@ impl TableDef {
     }
 
     /// Makes `batches` (in the table's Arrow layout) part of a section, appended or replacing
-    /// what it held: what a committed upload session does.
+    /// what it held: what a committed upload session does. Atomic: a snapshot sees all of
+    /// it or none.
     pub(crate) fn commit(&self, section: Section, batches: Vec<RecordBatch>, overwrite: bool) {
         let rows = batches.iter().map(|b| b.num_rows() as u64).sum::<u64>();
         let mut written = self.written();
         let entry = written.entry(section).or_default();
-        if overwrite {
-            *entry = Written {
+        let next = if overwrite {
+            Written {
                 replaced: true,
                 batches,
                 rows,
-            };
+                version: entry.version + 1,
+            }
         } else {
-            entry.batches.extend(batches);
-            entry.rows += rows;
-        }
+            Written {
+                replaced: entry.replaced,
+                batches: entry.batches.iter().cloned().chain(batches).collect(),
+                rows: entry.rows + rows,
+                version: entry.version + 1,
+            }
+        };
+        *entry = Arc::new(next);
     }
 
-    /// Adds an empty partition (values in key order) and returns its index.
+    /// Adds an empty partition (values in key order) and returns its index; the index of
+    /// the one there is if it already exists.
     pub(crate) fn create_partition(&self, values: Vec<String>) -> usize {
         let mut partitions = self.partitions.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(p) = partitions.iter().position(|p| p.values == values) {
+            return p;
+        }
         partitions.push(PartitionDef {
             values,
             rows: 0,
@@ -312,8 +346,10 @@ impl TableDef {
         spec: &[(String, String)],
     ) -> Result<Vec<usize>, String> {
         let values = self.spec_values(spec)?;
+        let order = self.listing_order();
         let partitions = self.read_partitions();
-        Ok((0..partitions.len())
+        Ok(order
+            .into_iter()
             .filter(|&i| {
                 partitions[i]
                     .values
@@ -322,6 +358,15 @@ impl TableDef {
                     .all(|(have, want)| want.as_deref().is_none_or(|w| w == have))
             })
             .collect())
+    }
+
+    /// Every partition's index, sorted by values as listings return them (partitions created
+    /// later are appended to the table but listed in their place).
+    pub(crate) fn listing_order(&self) -> Vec<usize> {
+        let partitions = self.read_partitions();
+        let mut order: Vec<usize> = (0..partitions.len()).collect();
+        order.sort_by(|&a, &b| partitions[a].values.cmp(&partitions[b].values));
+        order
     }
 
     /// The spec's value per partition key, rejecting unknown and repeated keys.
@@ -349,18 +394,19 @@ impl TableDef {
         Ok(values)
     }
 
-    /// Rows `start..start + len` of a section, columns `projection` (data column indices, in
-    /// the order given).
+    /// Rows `start..start + len` of a section as `snapshot` saw it, columns `projection`
+    /// (data column indices, in the order given).
     pub(crate) fn batch(
         &self,
+        snapshot: &Snapshot,
         section: Section,
         start: u64,
         len: usize,
         projection: &[usize],
     ) -> Result<RecordBatch, BoxError> {
-        let generated = self.generated_rows(section);
+        let generated = snapshot.generated;
         if start + len as u64 > generated {
-            return self.written_batch(section, generated, start, len, projection);
+            return self.written_batch(snapshot, section, start, len, projection);
         }
         // Served from whole chunks generated once: a real server reads stored data, and the
         // benchmarks measure clients, not datagen.
@@ -441,20 +487,20 @@ impl TableDef {
     /// `generated` ones).
     fn written_batch(
         &self,
+        snapshot: &Snapshot,
         section: Section,
-        generated: u64,
         start: u64,
         len: usize,
         projection: &[usize],
     ) -> Result<RecordBatch, BoxError> {
         let schema = Arc::new(self.schema.project(projection)?);
+        let generated = snapshot.generated;
         let mut pieces = Vec::new();
         if start < generated {
             let head = (generated - start) as usize;
-            pieces.push(self.batch(section, start, head, projection)?);
+            pieces.push(self.batch(snapshot, section, start, head, projection)?);
         }
-        let written = self.written();
-        let stored = written.get(&section).map_or(&[][..], |w| &w.batches[..]);
+        let stored = &snapshot.written.batches;
         let from = start.max(generated);
         let (mut skip, mut want) = (from - generated, start + len as u64 - from);
         for batch in stored {
@@ -481,12 +527,13 @@ impl TableDef {
     /// A whole section, all columns, in chunks of [`CHUNK_ROWS`].
     pub(crate) fn section_batches(&self, section: Section) -> Result<Vec<RecordBatch>, BoxError> {
         let all: Vec<usize> = (0..self.columns.len()).collect();
-        let rows = self.rows(section);
+        let snapshot = self.snapshot(section);
+        let rows = snapshot.rows();
         (0..rows)
             .step_by(CHUNK_ROWS as usize)
             .map(|start| {
                 let len = (rows - start).min(CHUNK_ROWS) as usize;
-                self.batch(section, start, len, &all)
+                self.batch(&snapshot, section, start, len, &all)
             })
             .collect()
     }

@@ -1,7 +1,9 @@
-//! The Table Tunnel's download side (spec §1.2): sessions created by `POST ?downloads`,
-//! reloaded by `GET ?downloadid=`, read by `GET ?data[&arrow]&rowrange=(start,count)`.
-//! A session is a snapshot: its `RecordCount` is fixed when it is created. Errors are JSON
-//! `{"Code", "Message", "RequestId"}` bodies.
+//! The Table Tunnel's routing and its download side (spec §1.2): sessions created by `POST
+//! ?downloads`, reloaded by `GET ?downloadid=`, read by `GET ?data[&arrow]&rowrange=(start,
+//! count)`. A session is a snapshot: its `RecordCount` and rows are fixed when it is created;
+//! reading it after a commit into its table or partition answers 409 `TableModified` unless
+//! the request carries `disable_modified_check=true` (as Java can). Uploads are in
+//! [`upload`](super::upload). Errors are JSON `{"Code", "Message", "RequestId"}` bodies.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -16,7 +18,7 @@ use serde_json::{Value, json};
 use super::auth::{Received, Rejection, decode, query_map};
 use super::body::{self, Download};
 use super::compress::Encoding;
-use super::tables::{Section, TableDef, parse_spec};
+use super::tables::{Section, Snapshot, TableDef, parse_spec};
 use super::{RecordedRequest, Service, Shared, lock, upload};
 use crate::http::{Body, full};
 
@@ -32,6 +34,8 @@ pub(crate) struct Sessions {
 struct Session {
     table: Arc<TableDef>,
     section: Section,
+    /// The rows when the session was created: what it serves, whatever is committed later.
+    snapshot: Snapshot,
     record_count: u64,
     /// Created with `asyncmode=true` and not yet reloaded.
     initiating: bool,
@@ -76,16 +80,17 @@ pub(crate) async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Respo
         method: parts.method.to_string(),
         path: parts.uri.path().to_string(),
         query: parts.uri.query().unwrap_or_default().to_string(),
-        accept_encoding: accept_encoding(&parts),
+        accept_encoding: header(&parts, "accept-encoding"),
+        content_encoding: header(&parts, "content-encoding"),
         status: response.status().as_u16(),
     });
     response
 }
 
-fn accept_encoding(parts: &Parts) -> Option<String> {
+pub(crate) fn header(parts: &Parts, name: &str) -> Option<String> {
     parts
         .headers
-        .get("accept-encoding")
+        .get(name)
         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
 }
 
@@ -155,10 +160,12 @@ fn answer(shared: &Shared, parts: &Parts, body: &bytes::Bytes) -> Answer {
 fn create(shared: &Shared, table: &Arc<TableDef>, query: &Query) -> Answer {
     let section = section(table, query)?;
     let id = format!("2023011912345600{:016x}", shared.next_id());
+    let snapshot = table.snapshot(section);
     let session = Session {
         table: table.clone(),
         section,
-        record_count: table.rows(section),
+        record_count: snapshot.rows(),
+        snapshot,
         initiating: query.get("asyncmode").is_some_and(|v| v == "true"),
         generation: shared.faults.generation(),
     };
@@ -186,6 +193,22 @@ fn data(shared: &Shared, table: &Arc<TableDef>, query: &Query, parts: &Parts) ->
             format!("download session `{id}` is still initiating; reload it until it is normal"),
         ));
     }
+    // A commit into the section since the session began: the real tunnel refuses unless
+    // told not to check (Java's `disable_modified_check=true`); the emulator then serves
+    // the rows the session froze.
+    let current = table.snapshot(session.section).version();
+    if current != session.snapshot.version()
+        && query.get("disable_modified_check").map(String::as_str) != Some("true")
+    {
+        return Err(Failure(
+            409,
+            "TableModified",
+            format!(
+                "the table has been modified since download session `{id}` was created; \
+                 create another download session"
+            ),
+        ));
+    }
     let faults = &shared.faults;
     if faults.take_server_error() {
         return Err(Failure(
@@ -204,13 +227,14 @@ fn data(shared: &Shared, table: &Arc<TableDef>, query: &Query, parts: &Parts) ->
     let (start, mut count) = row_range(query, session.record_count, shared.config.clamp_row_range)?;
     let arrow = query.contains_key("arrow");
     let projection = projection(table, query.get("columns").map(String::as_str), arrow)?;
-    let encoding = Encoding::from_accept(accept_encoding(parts).as_deref());
+    let encoding = Encoding::from_accept(header(parts, "accept-encoding").as_deref());
     if faults.take_short() {
         count /= 2;
     }
     let body = body::data(Download {
         table: table.clone(),
         section: session.section,
+        snapshot: session.snapshot.clone(),
         start,
         count,
         projection,

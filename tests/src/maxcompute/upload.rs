@@ -2,13 +2,20 @@
 //! ?uploadid=&blockid=` stores one block (decoded completely, every CRC checked; a re-PUT
 //! replaces it), `GET ?uploadid=` lists the blocks held, `POST ?uploadid=` commits them in block
 //! order, once. Until the commit nothing is visible; a session that is never committed changes
-//! nothing. `create_partition=true` creates a missing partition at commit, with the data.
+//! nothing. `create_partition` creates a missing partition at commit, with the data.
+//!
+//! Errors: 404 `NoSuchPartition` (missing partition without `create_partition`), 400
+//! `MissingPartitionSpec` / `InvalidPartitionSpec`, 404 `NoSuchUpload` (unknown id, or one of
+//! another table), 400 `InvalidBlockID` (not 0..=19999), 400 `CorruptedDataStream` (a block
+//! that does not decode, fails a CRC, or breaks the table's types), 400 `InvalidArgument` (an
+//! unknown `Content-Encoding`), 409 `StatusConflict` (expired or already committed session).
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::{Cursor, Read};
 use std::sync::Arc;
 
-use arrow::array::RecordBatch;
+use arrow::array::{AsArray, RecordBatch};
+use arrow::datatypes::{DataType, Decimal128Type};
 use arrow::ipc::reader::StreamReader;
 use arrow::ipc::writer::StreamWriter;
 use bytes::Bytes;
@@ -35,6 +42,8 @@ pub(crate) struct Uploads {
 }
 
 struct Upload {
+    /// Creation order, for [`summaries`].
+    serial: u64,
     table: Arc<TableDef>,
     /// The partition, by values in key order (`None` for an unpartitioned table).
     partition: Option<Vec<String>>,
@@ -42,8 +51,58 @@ struct Upload {
     create_partition: bool,
     blocks: BTreeMap<u64, Vec<RecordBatch>>,
     committed: bool,
-    /// The fault generation it was created in; older than the current means expired.
-    generation: u64,
+    /// The fault generations (all sessions, upload sessions) it was created in; an older
+    /// one than the current means expired.
+    generation: (u64, u64),
+}
+
+/// One upload session as [`MaxComputeEmulator::uploads`] reports it.
+///
+/// [`MaxComputeEmulator::uploads`]: super::MaxComputeEmulator::uploads
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadSummary {
+    pub id: String,
+    pub table: String,
+    /// `pt=a,dt=b`, unquoted, keys in the table's order.
+    pub partition: Option<String>,
+    pub overwrite: bool,
+    pub create_partition: bool,
+    /// The blocks held, by id, with their record counts.
+    pub blocks: Vec<(u64, u64)>,
+    pub committed: bool,
+    /// Expired by a fault (`expire_sessions`, `expire_upload_sessions`).
+    pub expired: bool,
+}
+
+/// Every upload session in creation order.
+pub(crate) fn summaries(shared: &Shared) -> Vec<UploadSummary> {
+    let sessions = lock(&shared.uploads.sessions);
+    let mut all: Vec<(&String, &Upload)> = sessions.iter().collect();
+    all.sort_by_key(|(_, u)| u.serial);
+    all.into_iter()
+        .map(|(id, u)| UploadSummary {
+            id: id.clone(),
+            table: u.table.name.to_string(),
+            partition: u.partition.as_ref().map(|values| {
+                u.table
+                    .partition_keys
+                    .iter()
+                    .zip(values)
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            }),
+            overwrite: u.overwrite,
+            create_partition: u.create_partition,
+            blocks: u
+                .blocks
+                .iter()
+                .map(|(&id, batches)| (id, rows(batches)))
+                .collect(),
+            committed: u.committed,
+            expired: expired(shared, u),
+        })
+        .collect()
 }
 
 /// `POST ?uploads[&partition=..][&overwrite=true][&create_partition=true]`.
@@ -67,15 +126,17 @@ pub(crate) fn create(
             ));
         }
     }
-    let id = format!("20230119upload{:016x}", shared.next_id());
+    let serial = shared.next_id();
+    let id = format!("20230119upload{serial:016x}");
     let upload = Upload {
+        serial,
         table: table.clone(),
         partition,
         overwrite: flag(query, "overwrite"),
         create_partition,
         blocks: BTreeMap::new(),
         committed: false,
-        generation: shared.faults.generation(),
+        generation: shared.faults.generations(),
     };
     let body = session_json(&id, &upload);
     lock(&shared.uploads.sessions).insert(id, upload);
@@ -91,7 +152,7 @@ pub(crate) fn put_block(
     content_encoding: Option<&str>,
 ) -> Result<Response<Body>, Failure> {
     let id = upload_id(query)?;
-    check(shared, table, query, &id)?;
+    with_session(shared, table, query, &id, |_| Ok(()))?;
     let block: u64 = query
         .get("blockid")
         .and_then(|b| b.parse().ok())
@@ -101,34 +162,36 @@ pub(crate) fn put_block(
                 400,
                 "InvalidBlockID",
                 format!(
-                    "block id must be 0..={MAX_BLOCK_ID}, got {:?}",
-                    query.get("blockid")
+                    "the specified block id is not valid: must be 0..={MAX_BLOCK_ID}, got {:?}",
+                    query.get("blockid").map(String::as_str).unwrap_or_default()
                 ),
             )
         })?;
-    let raw = decompress(body, content_encoding)?;
-    let batches = if query.contains_key("arrow") {
-        decode_arrow(table, &raw)?
-    } else {
-        let columns: Vec<(&str, &str)> = table
-            .columns
-            .iter()
-            .map(|c| (c.name, c.odps_type))
-            .collect();
-        let batch = record_decode::decode(&raw, &columns, &table.schema())
-            .map_err(|m| Failure(400, "CorruptedDataStream", format!("bad record block: {m}")))?;
-        vec![batch]
-    };
     if shared.faults.take_block_error() {
         return Err(Failure(
             500,
             "InternalServerError",
-            "internal server error storing the block (emulator fault)".into(),
+            format!("internal server error storing block {block} (emulator fault)"),
         ));
     }
-    let mut sessions = lock(&shared.uploads.sessions);
-    let upload = sessions.get_mut(&id).expect("checked above");
-    upload.blocks.insert(block, batches);
+    let raw = decompress(body, content_encoding)?;
+    let batches = if query.contains_key("arrow") {
+        decode_arrow(table, &raw)?
+    } else {
+        let batch = record_decode::decode(&raw, &table.schema()).map_err(|m| {
+            Failure(
+                400,
+                "CorruptedDataStream",
+                format!("block {block} is not a valid record stream: {m}"),
+            )
+        })?;
+        vec![batch]
+    };
+    // Checked again: the session may have been committed while the block was decoded.
+    with_session(shared, table, query, &id, |upload| {
+        upload.blocks.insert(block, batches);
+        Ok(())
+    })?;
     Ok(Response::builder()
         .status(200)
         .body(crate::http::empty())
@@ -142,9 +205,10 @@ pub(crate) fn status(
     query: &Query,
 ) -> Result<Response<Body>, Failure> {
     let id = upload_id(query)?;
-    check(shared, table, query, &id)?;
-    let sessions = lock(&shared.uploads.sessions);
-    Ok(json_response(200, &session_json(&id, &sessions[&id])))
+    let body = with_session(shared, table, query, &id, |upload| {
+        Ok(session_json(&id, upload))
+    })?;
+    Ok(json_response(200, &body))
 }
 
 /// `POST ?uploadid=ID`: makes every block visible, in block order, once.
@@ -154,42 +218,49 @@ pub(crate) fn commit(
     query: &Query,
 ) -> Result<Response<Body>, Failure> {
     let id = upload_id(query)?;
-    check(shared, table, query, &id)?;
-    if shared.faults.take_commit_conflict() {
-        return Err(Failure(
-            409,
-            "StatusConflict",
-            format!("upload session `{id}` cannot be committed now (emulator fault)"),
-        ));
-    }
-    let mut sessions = lock(&shared.uploads.sessions);
-    let upload = sessions.get_mut(&id).expect("checked above");
-    let section: Section = match &upload.partition {
-        None => None,
-        Some(values) => Some(match section_of(table, values) {
-            Some(p) => p,
-            None if upload.create_partition => table.create_partition(values.clone()),
-            None => {
-                return Err(Failure(
-                    404,
-                    "NoSuchPartition",
-                    "the session's partition no longer exists".into(),
-                ));
-            }
-        }),
-    };
-    let batches: Vec<RecordBatch> = upload.blocks.values().flatten().cloned().collect();
-    table.commit(section, batches, upload.overwrite);
-    upload.committed = true;
-    shared.count_commit();
-    let body = session_json(&id, upload);
+    let body = with_session(shared, table, query, &id, |upload| {
+        if shared.faults.take_commit_conflict() {
+            return Err(Failure(
+                409,
+                "StatusConflict",
+                format!("upload session `{id}` cannot be committed now (emulator fault)"),
+            ));
+        }
+        let section: Section = match &upload.partition {
+            None => None,
+            Some(values) => Some(match section_of(table, values) {
+                Some(p) => p,
+                None if upload.create_partition => table.create_partition(values.clone()),
+                None => {
+                    return Err(Failure(
+                        404,
+                        "NoSuchPartition",
+                        "the session's partition no longer exists".into(),
+                    ));
+                }
+            }),
+        };
+        let batches: Vec<RecordBatch> = upload.blocks.values().flatten().cloned().collect();
+        table.commit(section, batches, upload.overwrite);
+        upload.committed = true;
+        shared.count_commit();
+        Ok(session_json(&id, upload))
+    })?;
     Ok(json_response(200, &body))
 }
 
-/// The session `uploadid` names, checked against the table, expiry and commit.
-fn check(shared: &Shared, table: &TableDef, query: &Query, id: &str) -> Result<(), Failure> {
-    let sessions = lock(&shared.uploads.sessions);
-    let Some(upload) = sessions.get(id).filter(|u| u.table.name == table.name) else {
+/// Runs `f` on the session `uploadid` names, under the sessions' lock, once it is checked
+/// against the table, partition, expiry and commit.
+fn with_session<T>(
+    shared: &Shared,
+    table: &TableDef,
+    query: &Query,
+    id: &str,
+    f: impl FnOnce(&mut Upload) -> Result<T, Failure>,
+) -> Result<T, Failure> {
+    let partition = partition_values(table, query)?;
+    let mut sessions = lock(&shared.uploads.sessions);
+    let Some(upload) = sessions.get_mut(id).filter(|u| u.table.name == table.name) else {
         return Err(Failure(
             404,
             "NoSuchUpload",
@@ -199,18 +270,18 @@ fn check(shared: &Shared, table: &TableDef, query: &Query, id: &str) -> Result<(
             ),
         ));
     };
-    if upload.partition != partition_values(table, query)? {
+    if upload.partition != partition {
         return Err(Failure(
             400,
             "InvalidPartitionSpec",
             format!("upload session `{id}` is for another partition"),
         ));
     }
-    if upload.generation < shared.faults.generation() {
+    if expired(shared, upload) {
         return Err(Failure(
             409,
             "StatusConflict",
-            format!("upload session `{id}` has expired"),
+            format!("the upload session `{id}` is expired"),
         ));
     }
     if upload.committed {
@@ -220,7 +291,16 @@ fn check(shared: &Shared, table: &TableDef, query: &Query, id: &str) -> Result<(
             format!("upload session `{id}` is already committed"),
         ));
     }
-    Ok(())
+    f(upload)
+}
+
+fn expired(shared: &Shared, upload: &Upload) -> bool {
+    let (all, uploads) = shared.faults.generations();
+    upload.generation.0 < all || upload.generation.1 < uploads
+}
+
+fn rows(batches: &[RecordBatch]) -> u64 {
+    batches.iter().map(|b| b.num_rows() as u64).sum()
 }
 
 fn upload_id(query: &Query) -> Result<String, Failure> {
@@ -237,10 +317,11 @@ fn upload_id(query: &Query) -> Result<String, Failure> {
         })
 }
 
+/// A switch: `key=true` (PyODPS) or a bare `key` (Java's `create_partition`).
 fn flag(query: &Query, key: &str) -> bool {
     query
         .get(key)
-        .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+        .is_some_and(|v| v.is_empty() || v.eq_ignore_ascii_case("true"))
 }
 
 /// The partition's values in key order, from `partition=`; `None` for unpartitioned tables.
@@ -374,9 +455,21 @@ fn decode_arrow(table: &TableDef, framed: &[u8]) -> Result<Vec<RecordBatch>, Fai
     stream.extend_from_slice(&payload);
     let reader = StreamReader::try_new(Cursor::new(stream), None)
         .map_err(|e| corrupt(format!("not an Arrow stream: {e}")))?;
-    reader
+    let batches = reader
         .map(|b| b.map_err(|e| corrupt(format!("bad Arrow record batch: {e}"))))
-        .collect()
+        .collect::<Result<Vec<_>, _>>()?;
+    // The IPC reader checks layouts and nullability, not decimal precision.
+    for batch in &batches {
+        for (column, field) in batch.columns().iter().zip(schema.fields()) {
+            if let DataType::Decimal128(precision, _) = field.data_type() {
+                column
+                    .as_primitive::<Decimal128Type>()
+                    .validate_decimal_precision(*precision)
+                    .map_err(|e| corrupt(format!("column `{}`: {e}", field.name())))?;
+            }
+        }
+    }
+    Ok(batches)
 }
 
 fn session_json(id: &str, upload: &Upload) -> Value {
@@ -386,7 +479,7 @@ fn session_json(id: &str, upload: &Upload) -> Value {
         .map(|(id, batches)| {
             json!({
                 "BlockID": id,
-                "RecordCount": batches.iter().map(|b| b.num_rows()).sum::<usize>(),
+                "RecordCount": rows(batches),
                 "Version": 0,
                 "CreateTime": 1_674_131_696,
                 "FileName": format!("block_{id}"),
