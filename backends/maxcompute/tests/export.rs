@@ -104,6 +104,12 @@ fn data_requests(emu: &MaxComputeEmulator) -> Vec<arrowport_testkit::maxcompute:
         .collect()
 }
 
+/// The session id a planned split names (`… (download_id=ID)`).
+fn download_id_of(split: &arrowport_core::Split) -> String {
+    let (_, id) = split.description.split_once("download_id=").unwrap();
+    id.trim_end_matches(')').to_string()
+}
+
 fn ids(batch: &RecordBatch) -> Vec<i64> {
     batch
         .column_by_name("id")
@@ -342,13 +348,7 @@ async fn a_second_process_joins_a_session_by_download_id() {
     let (cx, _) = context();
     let first = source(&emu, "narrow", &[]);
     let splits = first.plan(&Scan::new(), &cx).await.unwrap();
-    let id = splits[0]
-        .description
-        .split("download_id=")
-        .nth(1)
-        .unwrap()
-        .trim_end_matches(')')
-        .to_string();
+    let id = download_id_of(&splits[0]);
     let creations = |emu: &MaxComputeEmulator| {
         emu.requests()
             .iter()
@@ -483,13 +483,7 @@ async fn an_expired_session_says_how_to_recover() {
         .plan(&Scan::new(), &cx)
         .await
         .unwrap();
-    let id = splits[0]
-        .description
-        .split("download_id=")
-        .nth(1)
-        .unwrap()
-        .trim_end_matches(')')
-        .to_string();
+    let id = download_id_of(&splits[0]);
     emu.faults().expire_sessions();
     let err = export(
         &source(&emu, "narrow", &[("download_id", &id)]),
