@@ -20,10 +20,11 @@ use parquet::arrow::arrow_writer::{
     compute_leaves,
 };
 use parquet::arrow::{ArrowSchemaConverter, ArrowWriter, add_encoded_arrow_schema_to_metadata};
-use parquet::basic::{Compression as Codec, GzipLevel, ZstdLevel};
+use parquet::basic::{Compression as Codec, Encoding, GzipLevel, PageType, ZstdLevel};
 use parquet::errors::ParquetError;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::file::writer::SerializedFileWriter;
+use parquet::schema::types::SchemaDescPtr;
 
 use super::FormatWriter;
 use crate::config::{Compression, WriterOptions};
@@ -200,6 +201,7 @@ fn encode(
     jobs: Receiver<Job>,
     memory: &AtomicUsize,
     cancelled: &AtomicBool,
+    overflowed: &[AtomicBool],
 ) -> parquet::errors::Result<Chunks> {
     let stopped = || ParquetError::General("row group cancelled".into());
     for job in jobs {
@@ -229,8 +231,33 @@ fn encode(
     }
     writers
         .into_iter()
-        .map(|(leaf, writer)| Ok((leaf, writer.close()?)))
+        .map(|(leaf, writer)| {
+            let chunk = writer.close()?;
+            if dictionary_overflowed(&chunk) {
+                overflowed[leaf].store(true, Ordering::Relaxed);
+            }
+            Ok((leaf, chunk))
+        })
         .collect()
+}
+
+/// Whether the chunk started with a dictionary and fell back to plain pages when the
+/// dictionary outgrew its page size limit.
+fn dictionary_overflowed(chunk: &ArrowColumnChunk) -> bool {
+    let Some(stats) = chunk.close().metadata.page_encoding_stats() else {
+        return false;
+    };
+    let dictionary = stats
+        .iter()
+        .any(|s| s.page_type == PageType::DICTIONARY_PAGE);
+    let plain_data = stats.iter().any(|s| {
+        matches!(s.page_type, PageType::DATA_PAGE | PageType::DATA_PAGE_V2)
+            && !matches!(
+                s.encoding,
+                Encoding::RLE_DICTIONARY | Encoding::PLAIN_DICTIONARY
+            )
+    });
+    dictionary && plain_data
 }
 
 /// The open row group: its column writers, each owned by an encoder thread for the life of
@@ -243,7 +270,11 @@ struct RowGroup {
 }
 
 impl RowGroup {
-    fn start(writers: Vec<ArrowColumnWriter>, threads: usize) -> Result<Self> {
+    fn start(
+        writers: Vec<ArrowColumnWriter>,
+        threads: usize,
+        overflowed: &Arc<[AtomicBool]>,
+    ) -> Result<Self> {
         let leaves = writers.len();
         let threads = threads.clamp(1, leaves.max(1));
         let mut owned: Vec<Vec<(usize, ArrowColumnWriter)>> =
@@ -262,10 +293,11 @@ impl RowGroup {
             let (jobs, queue) = sync_channel(ENCODER_QUEUE);
             let memory = Arc::new(AtomicUsize::new(0));
             let (held, cancelled) = (memory.clone(), cancelled.clone());
+            let overflowed = overflowed.clone();
             // On failure `group` is dropped, which joins the threads already started.
             let thread = std::thread::Builder::new()
                 .name(format!("parquet-encoder-{index}"))
-                .spawn(move || encode(writers, queue, &held, &cancelled))
+                .spawn(move || encode(writers, queue, &held, &cancelled, &overflowed))
                 .map_err(|e| Error::io("cannot start a parquet encoder thread", e))?;
             group.encoders.push(Encoder {
                 jobs,
@@ -469,6 +501,73 @@ fn panicked(thread: &str, panic: &(dyn std::any::Any + Send)) -> Error {
     )
 }
 
+/// Makes each row group's column writers. A leaf whose dictionary overflowed in a closed row
+/// group (unique ids, timestamps, measurements) is written plain from the start in the row
+/// groups created after that: it would overflow again, and hashing a megabyte of its values
+/// per row group only to throw the dictionary away costs about a fifth of the encoding time.
+/// The file's other choices are kept as they are.
+struct ColumnWriters {
+    factory: ArrowRowGroupWriterFactory,
+    props: WriterProperties,
+    parquet_schema: SchemaDescPtr,
+    arrow_schema: SchemaRef,
+    /// Set by the encoder threads, one flag per leaf.
+    overflowed: Arc<[AtomicBool]>,
+    /// The leaves `factory` already writes plain.
+    plain: Vec<bool>,
+}
+
+impl ColumnWriters {
+    fn new<W: Write + Send>(
+        file: &SerializedFileWriter<W>,
+        props: WriterProperties,
+        parquet_schema: SchemaDescPtr,
+        arrow_schema: &SchemaRef,
+    ) -> Self {
+        let leaves = parquet_schema.num_columns();
+        ColumnWriters {
+            factory: ArrowRowGroupWriterFactory::new(file, arrow_schema.clone()),
+            props,
+            parquet_schema,
+            arrow_schema: arrow_schema.clone(),
+            overflowed: (0..leaves).map(|_| AtomicBool::new(false)).collect(),
+            plain: vec![false; leaves],
+        }
+    }
+
+    fn create(&mut self, row_group: usize) -> Result<Vec<ArrowColumnWriter>> {
+        let overflowed: Vec<bool> = self
+            .overflowed
+            .iter()
+            .map(|f| f.load(Ordering::Relaxed))
+            .collect();
+        if overflowed != self.plain {
+            let columns = self.parquet_schema.columns();
+            let props = columns
+                .iter()
+                .zip(&overflowed)
+                .filter(|(_, plain)| **plain)
+                .fold(self.props.clone().into_builder(), |b, (column, _)| {
+                    b.set_column_dictionary_enabled(column.path().clone(), false)
+                })
+                .build();
+            // The factory takes its properties from a file writer: a throwaway one, writing
+            // nowhere, carries the adjusted ones.
+            let carrier = SerializedFileWriter::new(
+                io::sink(),
+                self.parquet_schema.root_schema_ptr(),
+                Arc::new(props),
+            )
+            .map_err(parquet_error)?;
+            self.factory = ArrowRowGroupWriterFactory::new(&carrier, self.arrow_schema.clone());
+            self.plain = overflowed;
+        }
+        self.factory
+            .create_column_writers(row_group)
+            .map_err(parquet_error)
+    }
+}
+
 /// `ArrowWriter`'s job, with leaf columns encoded in parallel through parquet-rs' documented
 /// low-level API: encoding dominates the cost of a parquet export and columns are independent.
 /// Each leaf column of the open row group is encoded on an encoder thread fed through a short
@@ -479,7 +578,7 @@ fn panicked(thread: &str, panic: &(dyn std::any::Any + Send)) -> Error {
 struct ParquetWriter<W: Write + Send + 'static> {
     /// Owns the file; `None` once finished or failed.
     flusher: Option<Flusher<W>>,
-    factory: ArrowRowGroupWriterFactory,
+    columns: ColumnWriters,
     schema: SchemaRef,
     /// The open row group, if any.
     group: Option<RowGroup>,
@@ -516,11 +615,10 @@ impl<W: Write + Send + 'static> ParquetWriter<W> {
         let group = match &mut self.group {
             Some(group) => group,
             None => {
-                let writers = self
-                    .factory
-                    .create_column_writers(self.groups)
-                    .map_err(parquet_error)?;
-                self.group.insert(RowGroup::start(writers, self.threads)?)
+                let writers = self.columns.create(self.groups)?;
+                let overflowed = &self.columns.overflowed;
+                self.group
+                    .insert(RowGroup::start(writers, self.threads, overflowed)?)
             }
         };
         group.write(leaves, batch.num_rows())
@@ -628,15 +726,19 @@ pub(crate) fn open<W: Write + Send + 'static>(
     props = plain_vectors(props, schema, &parquet_schema);
     // Readers restore the exact Arrow types (time zones, unsigned, large types) from this.
     add_encoded_arrow_schema_to_metadata(schema, &mut props);
-    let file = SerializedFileWriter::new(out, parquet_schema.root_schema_ptr(), Arc::new(props))
-        .map_err(parquet_error)?;
-    let factory = ArrowRowGroupWriterFactory::new(&file, schema.clone());
-    let flusher = Flusher::start(file)?;
+    let file = SerializedFileWriter::new(
+        out,
+        parquet_schema.root_schema_ptr(),
+        Arc::new(props.clone()),
+    )
+    .map_err(parquet_error)?;
     let leaves = parquet_schema.num_columns().max(1);
+    let columns = ColumnWriters::new(&file, props, Arc::new(parquet_schema), schema);
+    let flusher = Flusher::start(file)?;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     Ok(Box::new(ParquetWriter {
         flusher: Some(flusher),
-        factory,
+        columns,
         schema: schema.clone(),
         group: None,
         groups: 0,
@@ -698,6 +800,67 @@ mod tests {
         assert_eq!(groups, [7000, 7000, 1000]);
         let read: Vec<RecordBatch> = reader.build().unwrap().map(|b| b.unwrap()).collect();
         let read = concat_batches(&read[0].schema(), &read).unwrap();
+        assert_eq!(read, concat_batches(&schema, &batches).unwrap());
+    }
+
+    /// A column whose dictionary overflowed is written plain in the row groups started after
+    /// that; a column that fits its dictionary keeps it; every value reads back.
+    #[test]
+    fn overflowed_dictionaries_are_not_attempted_again() {
+        use arrowport_core::arrow::array::{Int64Array, StringArray};
+        use arrowport_core::arrow::datatypes::Field;
+        use parquet::basic::Encoding;
+
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("unique", DataType::Int64, false),
+            Field::new("few", DataType::Utf8, false),
+        ]));
+        // 200,000 distinct i64 outgrow the default 1 MiB dictionary page.
+        let batches: Vec<RecordBatch> = (0..4i64)
+            .map(|b| {
+                let ids = (b * 100_000..(b + 1) * 100_000).collect::<Vec<_>>();
+                let few: Vec<&str> = ids
+                    .iter()
+                    .map(|i| ["a", "b", "c"][(*i % 3) as usize])
+                    .collect();
+                RecordBatch::try_new(
+                    schema.clone(),
+                    vec![
+                        Arc::new(Int64Array::from(ids)),
+                        Arc::new(StringArray::from_iter_values(few)),
+                    ],
+                )
+                .unwrap()
+            })
+            .collect();
+        let mut writer = open(&schema, &options("200000"), Vec::new()).unwrap();
+        for b in &batches {
+            writer.write(b).unwrap();
+            // Lets the first row group close before the next ones start.
+            writer.buffered_bytes().unwrap();
+        }
+        let file = tempfile::tempfile().unwrap();
+        std::io::Write::write_all(&mut &file, &writer.finish().unwrap()).unwrap();
+        let reader = ParquetRecordBatchReaderBuilder::try_new(file).unwrap();
+        let dictionary = |group: usize, column: usize| {
+            reader
+                .metadata()
+                .row_group(group)
+                .column(column)
+                .encodings()
+                .any(|e| e == Encoding::RLE_DICTIONARY)
+        };
+        assert!(dictionary(0, 0), "the first row group tries the dictionary");
+        assert!(
+            !dictionary(1, 0),
+            "later row groups write the overflowing column plain"
+        );
+        assert!(
+            dictionary(0, 1) && dictionary(1, 1),
+            "a small dictionary is kept"
+        );
+        let read: Vec<RecordBatch> = reader.build().unwrap().map(|b| b.unwrap()).collect();
+        let read = concat_batches(&schema, &read).unwrap();
         assert_eq!(read, concat_batches(&schema, &batches).unwrap());
     }
 
