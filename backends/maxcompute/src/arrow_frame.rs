@@ -11,12 +11,13 @@
 //! [`ArrowFrameReader`] prepends the client-side schema (built from the session schema) and
 //! yields record batches. [`frame`] / [`encode_batches`] produce the same format for uploads.
 
-use std::io::{self, Cursor, Read};
+use std::io::{self, Read};
 
 use arrow::array::RecordBatch;
+use arrow::buffer::Buffer;
 use arrow::datatypes::{Schema, SchemaRef};
 use arrow::error::ArrowError;
-use arrow::ipc::reader::StreamReader;
+use arrow::ipc::reader::StreamDecoder;
 use arrow::ipc::writer::StreamWriter;
 use arrowport_core::{Error, ErrorKind, Result};
 
@@ -50,9 +51,9 @@ fn frame_error(msg: String) -> io::Error {
 pub struct FramedReader<R> {
     inner: R,
     chunk: usize,
+    /// The current frame's verified data, and how much of it was read.
     frame: Vec<u8>,
     pos: usize,
-    end: usize,
     /// CRC of every payload byte verified so far.
     whole: u32,
     frames: u64,
@@ -75,7 +76,6 @@ impl<R: Read> FramedReader<R> {
             chunk: 0,
             frame: Vec::new(),
             pos: 0,
-            end: 0,
             whole: 0,
             frames: 0,
             payload_len: 0,
@@ -103,48 +103,46 @@ impl<R: Read> FramedReader<R> {
         self.payload_len
     }
 
-    fn read_full(&mut self, n: usize) -> io::Result<usize> {
-        let mut got = 0;
-        while got < n {
-            match self.inner.read(&mut self.frame[got..n]) {
-                Ok(0) => break,
-                Ok(k) => got += k,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
+    fn read_header(&mut self) -> io::Result<()> {
+        let mut hdr = [0u8; 4];
+        if read_full(&mut self.inner, &mut hdr)? < 4 {
+            return Err(frame_error(
+                "Arrow tunnel body shorter than its 4-byte chunk size".into(),
+            ));
         }
-        Ok(got)
+        let chunk = u32::from_be_bytes(hdr);
+        if chunk == 0 || chunk > MAX_CHUNK_SIZE {
+            return Err(frame_error(format!(
+                "Arrow tunnel chunk size {chunk} out of range"
+            )));
+        }
+        self.chunk = chunk as usize;
+        self.state = FrameState::Body;
+        Ok(())
     }
 
-    /// Loads and verifies the next frame.
-    fn next_frame(&mut self) -> io::Result<()> {
-        if self.state == FrameState::Header {
-            let mut hdr = [0u8; 4];
-            let mut got = 0;
-            while got < 4 {
-                match self.inner.read(&mut hdr[got..]) {
-                    Ok(0) => {
-                        return Err(frame_error(
-                            "Arrow tunnel body shorter than its 4-byte chunk size".into(),
-                        ));
-                    }
-                    Ok(k) => got += k,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) => return Err(e),
-                }
-            }
-            let chunk = u32::from_be_bytes(hdr);
-            if chunk == 0 || chunk > MAX_CHUNK_SIZE {
-                return Err(frame_error(format!(
-                    "Arrow tunnel chunk size {chunk} out of range"
-                )));
-            }
-            self.chunk = chunk as usize;
-            self.frame = vec![0; self.chunk + 4];
-            self.state = FrameState::Body;
+    /// Reads the next frame straight into the end of `out` and keeps its data there once its
+    /// CRC matched (nothing of a failed frame stays). Nothing to do after the last frame.
+    pub fn next_frame_into(&mut self, out: &mut Vec<u8>) -> io::Result<()> {
+        match self.state {
+            FrameState::Done => return Ok(()),
+            FrameState::Header => self.read_header()?,
+            FrameState::Body => {}
         }
+        let start = out.len();
         let want = self.chunk + 4;
-        let got = self.read_full(want)?;
+        out.resize(start + want, 0);
+        let verified = self.verify(&mut out[start..]);
+        match verified {
+            Ok(data_len) => out.truncate(start + data_len),
+            Err(_) => out.truncate(start),
+        }
+        verified.map(drop)
+    }
+
+    /// Fills `frame` (chunk size + 4 bytes) from the stream and checks it; the data length.
+    fn verify(&mut self, frame: &mut [u8]) -> io::Result<usize> {
+        let got = read_full(&mut self.inner, frame)?;
         if got < 4 {
             return Err(frame_error(format!(
                 "Arrow tunnel body truncated after {} payload bytes (no final CRC)",
@@ -152,11 +150,12 @@ impl<R: Read> FramedReader<R> {
             )));
         }
         let data_len = got - 4;
-        let wire = u32::from_be_bytes(self.frame[data_len..got].try_into().expect("4 bytes"));
+        let data = &frame[..data_len];
+        let wire = u32::from_be_bytes(frame[data_len..got].try_into().expect("4 bytes"));
         // With CRC instructions a second pass is cheaper than combining chunk CRCs.
-        let crc = crc32c(&self.frame[..data_len]);
-        self.whole = append(self.whole, &self.frame[..data_len]);
-        if got == want {
+        self.whole = append(self.whole, data);
+        if got == frame.len() {
+            let crc = crc32c(data);
             if crc != wire {
                 return Err(frame_error(format!(
                     "Arrow tunnel chunk {} CRC-32C mismatch: frame says {wire:#010x}, data gives {crc:#010x}",
@@ -174,32 +173,57 @@ impl<R: Read> FramedReader<R> {
         }
         self.frames += 1;
         self.payload_len += data_len as u64;
-        self.pos = 0;
-        self.end = data_len;
-        Ok(())
+        Ok(data_len)
     }
+}
+
+/// Reads until `buf` is full or the stream ends; the bytes read.
+fn read_full(inner: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut got = 0;
+    while got < buf.len() {
+        match inner.read(&mut buf[got..]) {
+            Ok(0) => break,
+            Ok(k) => got += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(got)
 }
 
 impl<R: Read> Read for FramedReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        while self.pos == self.end {
+        while self.pos == self.frame.len() {
             if self.state == FrameState::Done || buf.is_empty() {
                 return Ok(0);
             }
-            self.next_frame()?;
+            let mut frame = std::mem::take(&mut self.frame);
+            frame.clear();
+            let next = self.next_frame_into(&mut frame);
+            (self.frame, self.pos) = (frame, 0);
+            next?;
         }
-        let n = buf.len().min(self.end - self.pos);
+        let n = buf.len().min(self.frame.len() - self.pos);
         buf[..n].copy_from_slice(&self.frame[self.pos..self.pos + n]);
         self.pos += n;
         Ok(n)
     }
 }
 
+/// Appends the verified payload of a framed stream to `out`, frame by frame, without an
+/// intermediate copy. On failure `out` holds every frame verified before it.
+pub fn unframe_into(input: impl Read, out: &mut Vec<u8>) -> io::Result<u64> {
+    let mut framing = FramedReader::new(input);
+    while !framing.is_complete() {
+        framing.next_frame_into(out)?;
+    }
+    Ok(framing.frames_verified())
+}
+
 /// Removes the framing from a whole body, verifying every CRC.
 pub fn unframe(body: &[u8]) -> Result<Vec<u8>> {
-    let mut r = FramedReader::new(body);
     let mut out = Vec::with_capacity(body.len());
-    r.read_to_end(&mut out).map_err(map_io)?;
+    unframe_into(body, &mut out).map_err(map_io)?;
     Ok(out)
 }
 
@@ -253,13 +277,22 @@ pub fn schema_message(schema: &Schema) -> Result<Vec<u8>> {
 
 /// Decodes an Arrow tunnel body into record batches of `schema` (the client-side schema built
 /// from the session schema), verifying every chunk CRC; an iterator of batches.
-pub struct ArrowFrameReader<R: Read> {
-    inner: StreamReader<std::io::Chain<Cursor<Vec<u8>>, FramedReader<R>>>,
+///
+/// The body is unframed into one buffer first and the batches are decoded over it without a
+/// copy. When the body is cut or a CRC fails, the batches wholly inside the verified frames
+/// come first, then the error.
+pub struct ArrowFrameReader {
+    decoder: StreamDecoder,
+    /// The verified payload not decoded yet.
+    payload: Buffer,
+    /// Why the verified payload ends before the body's final frame, if it does.
+    failure: Option<Error>,
+    frames: u64,
     schema: SchemaRef,
     done: bool,
 }
 
-impl<R: Read> std::fmt::Debug for ArrowFrameReader<R> {
+impl std::fmt::Debug for ArrowFrameReader {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ArrowFrameReader")
             .field("schema", &self.schema)
@@ -267,14 +300,23 @@ impl<R: Read> std::fmt::Debug for ArrowFrameReader<R> {
     }
 }
 
-impl<R: Read> ArrowFrameReader<R> {
-    /// A reader of the framed body `input` (already decompressed) with batches of `schema`.
-    pub fn new(input: R, schema: SchemaRef) -> Result<Self> {
-        let prefix = Cursor::new(schema_message(&schema)?);
-        let inner = StreamReader::try_new(prefix.chain(FramedReader::new(input)), None)
-            .map_err(map_arrow)?;
+impl ArrowFrameReader {
+    /// A reader of the framed body `input` (already decompressed) with batches of `schema`;
+    /// `size_hint` is the expected payload size, to allocate it once.
+    pub fn new(input: impl Read, schema: SchemaRef, size_hint: usize) -> Result<Self> {
+        let mut decoder = StreamDecoder::new();
+        let mut prefix = Buffer::from_vec(schema_message(&schema)?);
+        decoder.decode(&mut prefix).map_err(map_arrow)?;
+        let mut payload = Vec::with_capacity(size_hint);
+        let (frames, failure) = match unframe_into(input, &mut payload) {
+            Ok(frames) => (frames, None),
+            Err(e) => (0, Some(map_io(e))),
+        };
         Ok(ArrowFrameReader {
-            inner,
+            decoder,
+            payload: Buffer::from_vec(payload),
+            failure,
+            frames,
             schema,
             done: false,
         })
@@ -285,56 +327,44 @@ impl<R: Read> ArrowFrameReader<R> {
         self.schema.clone()
     }
 
-    /// The framing layer (chunk size, frames verified).
-    pub fn framing(&self) -> &FramedReader<R> {
-        self.inner.get_ref().get_ref().1
+    /// Frames whose CRC was verified, the last (whole-payload) frame included; 0 when the body
+    /// did not verify to its end.
+    pub fn frames_verified(&self) -> u64 {
+        self.frames
     }
 }
 
-impl<R: Read> Iterator for ArrowFrameReader<R> {
+impl Iterator for ArrowFrameReader {
     type Item = Result<RecordBatch>;
 
     fn next(&mut self) -> Option<Self::Item> {
         if self.done {
             return None;
         }
-        match self.inner.next() {
-            Some(Ok(batch)) => {
-                if batch.schema_ref().fields() != self.schema.fields() {
-                    self.done = true;
-                    return Some(Err(Error::schema(
-                        "Arrow tunnel batch does not match the session schema",
-                    )));
-                }
-                Some(Ok(batch))
+        match self.decoder.decode(&mut self.payload) {
+            Ok(Some(batch)) if batch.schema_ref().fields() != self.schema.fields() => {
+                self.done = true;
+                Some(Err(Error::schema(
+                    "Arrow tunnel batch does not match the session schema",
+                )))
             }
-            Some(Err(e)) => {
+            Ok(Some(batch)) => Some(Ok(batch)),
+            Ok(None) => {
+                self.done = true;
+                // A verified payload must end where a message ends (or at an EOS marker).
+                match self.failure.take() {
+                    Some(e) => Some(Err(e)),
+                    None => self.decoder.finish().err().map(|e| {
+                        Err(Error::new(
+                            ErrorKind::DataIntegrity,
+                            format!("Arrow tunnel payload ends inside a message: {e}"),
+                        ))
+                    }),
+                }
+            }
+            Err(e) => {
                 self.done = true;
                 Some(Err(map_arrow(e)))
-            }
-            None => {
-                self.done = true;
-                // The IPC reader stops at an EOS marker or a clean EOF; make sure the framing
-                // itself ended with its verified final frame (nothing may follow an EOS).
-                let framing = &mut self.inner.get_mut().get_mut().1;
-                let mut probe = [0u8; 1];
-                match framing.read(&mut probe) {
-                    Ok(0) => {}
-                    Ok(_) => {
-                        return Some(Err(Error::new(
-                            ErrorKind::DataIntegrity,
-                            "unexpected bytes after the Arrow end-of-stream marker",
-                        )));
-                    }
-                    Err(e) => return Some(Err(map_io(e))),
-                }
-                if !framing.is_complete() {
-                    return Some(Err(Error::new(
-                        ErrorKind::DataIntegrity,
-                        "Arrow tunnel body truncated",
-                    )));
-                }
-                None
             }
         }
     }
@@ -342,7 +372,7 @@ impl<R: Read> Iterator for ArrowFrameReader<R> {
 
 /// Decodes a whole Arrow tunnel body.
 pub fn decode_arrow(body: &[u8], schema: SchemaRef) -> Result<Vec<RecordBatch>> {
-    ArrowFrameReader::new(body, schema)?.collect()
+    ArrowFrameReader::new(body, schema, body.len())?.collect()
 }
 
 /// Encodes `batches` as the unframed tunnel payload: IPC record batch messages, no schema
@@ -366,7 +396,43 @@ pub fn encode_batches(schema: &Schema, batches: &[RecordBatch], chunk: u32) -> R
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
+    use arrow::array::Int64Array;
+    use arrow::datatypes::{DataType, Field};
+
     use super::*;
+
+    /// A body cut short, or failing a CRC, still yields every batch wholly inside the verified
+    /// frames, then the error; nothing of the broken batch comes out.
+    #[test]
+    fn verified_batches_come_before_the_failure() {
+        let schema = Arc::new(Schema::new(vec![Field::new("n", DataType::Int64, false)]));
+        let batches: Vec<RecordBatch> = (0..3)
+            .map(|b| {
+                let column = Int64Array::from_iter_values(b * 1000..(b + 1) * 1000);
+                RecordBatch::try_new(schema.clone(), vec![Arc::new(column)]).unwrap()
+            })
+            .collect();
+        let payload = encode_payload(&schema, &batches).unwrap();
+        let body = frame(&payload, 256);
+        let whole = decode_arrow(&body, schema.clone()).unwrap();
+        assert_eq!(whole, batches);
+
+        // Two and a half batches of payload, in whole frames; then the cut or a bad CRC.
+        let keep = (payload.len() * 5 / 6) / 256;
+        let cut_at = 4 + keep * 260;
+        let mut corrupt = body.clone();
+        corrupt[cut_at + 3] ^= 1;
+        for broken in [&body[..cut_at + 100], &corrupt[..]] {
+            let mut reader = ArrowFrameReader::new(broken, schema.clone(), 0).unwrap();
+            assert_eq!(reader.next().unwrap().unwrap(), batches[0]);
+            assert_eq!(reader.next().unwrap().unwrap(), batches[1]);
+            let err = reader.next().unwrap().unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::DataIntegrity, "{err}");
+            assert!(reader.next().is_none());
+        }
+    }
 
     #[test]
     fn frame_round_trip_and_errors() {

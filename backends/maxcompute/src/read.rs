@@ -2,6 +2,8 @@
 //! verified (record CRCs or Arrow chunk CRCs), resumed after the last delivered row when the
 //! connection breaks, and assembled into batches of the announced schema.
 
+use std::collections::VecDeque;
+use std::io::{self, Read};
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, RecordBatch, RecordBatchOptions, StringArray, UInt32Array};
@@ -12,6 +14,7 @@ use arrowport_core::http::transport_error;
 use arrowport_core::progress::ProgressEvent;
 use arrowport_core::retry::sleep_or_cancel;
 use arrowport_core::{Context, Error, ErrorKind, Result};
+use bytes::Bytes;
 use futures::stream::{self, BoxStream, StreamExt};
 
 use crate::NAME;
@@ -139,7 +142,8 @@ struct Range {
 
 /// What one request gave.
 struct Fetched {
-    body: Vec<u8>,
+    /// The body as it arrived, never copied into one piece.
+    body: Chunks,
     compression: Compression,
     /// Why the body stopped early, if it did.
     cut: Option<Error>,
@@ -197,12 +201,11 @@ impl Range {
             Some(v) => Compression::from_content_encoding(v.to_str().unwrap_or("?"))?,
             None => Compression::None,
         };
-        let mut body =
-            Vec::with_capacity(response.content_length().unwrap_or(0).min(1 << 28) as usize);
+        let mut body = Chunks::default();
         let mut response = response;
         let cut = loop {
             match response.chunk().await {
-                Ok(Some(chunk)) => body.extend_from_slice(&chunk),
+                Ok(Some(chunk)) => body.push(chunk),
                 Ok(None) => break None,
                 Err(e) => break Some(transport_error(&format!("{NAME}: tunnel download"), e)),
             }
@@ -218,9 +221,18 @@ impl Range {
     /// cut short, the rows verified before the cut are kept and `next` moves past them.
     fn decode(&mut self, fetched: Fetched, requested: u64) -> Result<Vec<RecordBatch>> {
         let s = &self.session;
-        let input = fetched.compression.decoder(&fetched.body[..])?;
+        // The payload of an uncompressed body is about as long as the body.
+        let size_hint = match fetched.compression {
+            Compression::None => fetched.body.len,
+            _ => 0,
+        };
+        let input = fetched.compression.decoder(fetched.body)?;
         let decoded: Box<dyn Iterator<Item = Result<RecordBatch>>> = match s.format {
-            Format::Arrow => Box::new(ArrowFrameReader::new(input, s.wire_schema.clone())?),
+            Format::Arrow => Box::new(ArrowFrameReader::new(
+                input,
+                s.wire_schema.clone(),
+                size_hint,
+            )?),
             Format::Record => {
                 let options = ReadOptions {
                     batch_size: s.batch_size,
@@ -273,6 +285,37 @@ impl Range {
                 Ok(batches)
             }
         }
+    }
+}
+
+/// A body as the chunks it arrived in, read as one stream.
+#[derive(Debug, Default)]
+struct Chunks {
+    chunks: VecDeque<Bytes>,
+    /// Bytes not read yet.
+    len: usize,
+}
+
+impl Chunks {
+    fn push(&mut self, chunk: Bytes) {
+        self.len += chunk.len();
+        self.chunks.push_back(chunk);
+    }
+}
+
+impl Read for Chunks {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while let Some(front) = self.chunks.front_mut() {
+            if front.is_empty() {
+                self.chunks.pop_front();
+                continue;
+            }
+            let n = buf.len().min(front.len());
+            buf[..n].copy_from_slice(&front.split_to(n));
+            self.len -= n;
+            return Ok(n);
+        }
+        Ok(0)
     }
 }
 

@@ -362,7 +362,7 @@ mod tests {
                 let body = encoder.take();
                 assert_eq!(encoder.len(), 0);
                 let decoded: Vec<RecordBatch> = match format {
-                    Format::Arrow => ArrowFrameReader::new(&body[..], schema.clone())
+                    Format::Arrow => ArrowFrameReader::new(&body[..], schema.clone(), body.len())
                         .unwrap()
                         .collect::<Result<_>>()
                         .unwrap(),
