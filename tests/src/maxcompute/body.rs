@@ -103,7 +103,8 @@ struct Pieces {
 
 impl Pieces {
     fn chunk(&mut self) -> Result<Vec<u8>, BoxError> {
-        let len = (self.end - self.next).min(CHUNK_ROWS);
+        // Pieces end on the table's chunk boundaries, so each is a slice of stored rows.
+        let len = (self.end - self.next).min(CHUNK_ROWS - self.next % CHUNK_ROWS);
         let batch = self.table.batch(
             &self.snapshot,
             self.section,
