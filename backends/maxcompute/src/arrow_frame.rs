@@ -98,11 +98,6 @@ impl<R: Read> FramedReader<R> {
         self.state == FrameState::Done
     }
 
-    /// Payload bytes verified so far.
-    pub fn payload_len(&self) -> u64 {
-        self.payload_len
-    }
-
     fn read_header(&mut self) -> io::Result<()> {
         let mut hdr = [0u8; 4];
         if read_full(&mut self.inner, &mut hdr)? < 4 {
