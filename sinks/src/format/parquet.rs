@@ -1,7 +1,8 @@
 //! Parquet output through parquet-rs: its Arrow column writers, driven in parallel.
 //!
 //! Defaults follow pyarrow's `write_table`: zstd (level 1), 1 048 576-row row groups,
-//! dictionary encoding, column chunk statistics. Memory stays bounded by two row groups: the
+//! dictionary encoding (not tried again on a column whose dictionary overflowed in an earlier
+//! row group), column chunk statistics. Memory stays bounded by two row groups: the
 //! writer keeps the open row group's encoded, compressed pages and hands them to a flusher
 //! thread when the group is full, by rows or at [`MAX_ROW_GROUP_MEMORY`]; the next group fills
 //! while that one is appended.
