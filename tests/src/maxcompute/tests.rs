@@ -681,6 +681,11 @@ async fn call(
     .await
 }
 
+/// A signed GET of the meta API path `path` (below the project).
+async fn get_meta(emu: &MaxComputeEmulator, path: &str) -> Reply {
+    call(emu, Service::Meta, "GET", &meta_path(emu, path), &[]).await
+}
+
 async fn call_as(
     emu: &MaxComputeEmulator,
     secret: &str,
@@ -883,14 +888,7 @@ fn footer_count(body: &[u8]) -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn meta_api_describes_tables_and_partitions() {
     let emu = start(MaxComputeConfig::default()).await;
-    let table = call(
-        &emu,
-        Service::Meta,
-        "GET",
-        &meta_path(&emu, "/tables/all_types"),
-        &[],
-    )
-    .await;
+    let table = get_meta(&emu, "/tables/all_types").await;
     assert_eq!(table.status, 200);
     assert!(table.header("x-odps-request-id").is_some());
     let text = table.text();
@@ -910,15 +908,7 @@ async fn meta_api_describes_tables_and_partitions() {
     );
     assert_eq!(schema["columns"][21]["type"], "struct<a:bigint,b:string>");
     assert!(schema.get("PhysicalSize").is_none());
-    let extended = call(
-        &emu,
-        Service::Meta,
-        "GET",
-        &meta_path(&emu, "/tables/empty?extended"),
-        &[],
-    )
-    .await
-    .text();
+    let extended = get_meta(&emu, "/tables/empty?extended").await.text();
     assert!(extended.contains("\"PhysicalSize\":0") && extended.contains("\"Reserved\":\"{"));
     assert!(!extended.contains("Transactional"));
 
@@ -950,23 +940,9 @@ async fn meta_api_describes_tables_and_partitions() {
         (400, "InvalidPartitionSpec".into())
     );
 
-    let tunnel = call(
-        &emu,
-        Service::Meta,
-        "GET",
-        &meta_path(&emu, "/tunnel?service"),
-        &[],
-    )
-    .await;
+    let tunnel = get_meta(&emu, "/tunnel?service").await;
     assert_eq!(format!("http://{}", tunnel.text()), emu.tunnel_endpoint());
-    let no_table = call(
-        &emu,
-        Service::Meta,
-        "GET",
-        &meta_path(&emu, "/tables/nope"),
-        &[],
-    )
-    .await;
+    let no_table = get_meta(&emu, "/tables/nope").await;
     assert_eq!(
         (no_table.status.as_u16(), no_table.code()),
         (404, "NoSuchObject".into())
@@ -1473,23 +1449,9 @@ async fn counted_faults_fail_data_requests_one_at_a_time() {
     assert_eq!((whole.body, whole.error.is_none()), (clean.body, true));
 
     emu.faults().meta_server_errors(1);
-    let meta = call(
-        &emu,
-        Service::Meta,
-        "GET",
-        &meta_path(&emu, "/tables/narrow"),
-        &[],
-    )
-    .await;
+    let meta = get_meta(&emu, "/tables/narrow").await;
     assert_eq!(meta.status, 503);
-    let meta = call(
-        &emu,
-        Service::Meta,
-        "GET",
-        &meta_path(&emu, "/tables/narrow"),
-        &[],
-    )
-    .await;
+    let meta = get_meta(&emu, "/tables/narrow").await;
     assert_eq!(meta.status, 200);
 }
 
@@ -2501,15 +2463,9 @@ async fn uploads_into_partitions() {
     )
     .await;
     assert_eq!(reply.status, 200);
-    let listing = call(
-        &emu,
-        Service::Meta,
-        "GET",
-        &meta_path(&emu, "/tables/sink_parts?partitions&expectmarker=true"),
-        &[],
-    )
-    .await
-    .text();
+    let listing = get_meta(&emu, "/tables/sink_parts?partitions&expectmarker=true")
+        .await
+        .text();
     let values: Vec<&str> = listing
         .split("Value=\"")
         .skip(1)
@@ -2801,14 +2757,7 @@ async fn sql_instances_add_partitions() {
     }
     assert!(exists("pt='y'").await && exists("pt='z'").await && !exists("pt='w'").await);
 
-    let unknown = call(
-        &emu,
-        Service::Meta,
-        "GET",
-        &meta_path(&emu, "/instances/nope?taskstatus"),
-        &[],
-    )
-    .await;
+    let unknown = get_meta(&emu, "/instances/nope?taskstatus").await;
     assert_eq!(code_of(&unknown), (404, "NoSuchObject".into()));
     let not_sql = call_with_body(
         &emu,
