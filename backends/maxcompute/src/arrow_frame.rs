@@ -9,7 +9,8 @@
 //!
 //! [`FramedReader`] verifies every chunk CRC and the final whole-payload CRC frame by frame;
 //! [`ArrowFrameReader`] unframes a body into one buffer and decodes its record batches over it
-//! with the client-side schema (built from the session schema). [`frame`] / [`encode_batches`] produce the same format for uploads.
+//! with the client-side schema (built from the session schema). [`frame`] / [`encode_batches`]
+//! produce the same format for uploads.
 
 use std::io::{self, Read};
 
