@@ -6,67 +6,9 @@
 //! is `0x995DC9BBDF1939FA`. (The `tos` SDK writes this as crcmod `initCrc=0`, because crcmod
 //! XORs the initial value with `xorOut` first.)
 //!
-//! The implementation is table-driven, slicing-by-8 (eight 256-entry tables built at compile
-//! time), since every downloaded byte goes through it.
-
-/// The reflected form of the ECMA-182 polynomial `0x42F0E1EBA9EA3693`.
-const POLY_REFLECTED: u64 = 0xC96C_5795_D787_0F42;
-
-/// `TABLES[0]` is the classic byte-at-a-time table; `TABLES[k][b]` is the CRC contribution of
-/// byte `b` followed by `k` zero bytes.
-static TABLES: [[u64; 256]; 8] = build_tables();
-
-const fn build_tables() -> [[u64; 256]; 8] {
-    let mut tables = [[0u64; 256]; 8];
-    let mut i = 0;
-    while i < 256 {
-        let mut crc = i as u64;
-        let mut bit = 0;
-        while bit < 8 {
-            crc = if crc & 1 == 1 {
-                (crc >> 1) ^ POLY_REFLECTED
-            } else {
-                crc >> 1
-            };
-            bit += 1;
-        }
-        tables[0][i] = crc;
-        i += 1;
-    }
-    let mut k = 1;
-    while k < 8 {
-        let mut i = 0;
-        while i < 256 {
-            let prev = tables[k - 1][i];
-            tables[k][i] = (prev >> 8) ^ tables[0][(prev & 0xff) as usize];
-            i += 1;
-        }
-        k += 1;
-    }
-    tables
-}
-
-/// Advances the (pre-inverted) register over `data`.
-fn update(mut crc: u64, data: &[u8]) -> u64 {
-    let t = &TABLES;
-    let mut chunks = data.chunks_exact(8);
-    for chunk in &mut chunks {
-        let word: [u8; 8] = chunk.try_into().expect("chunks_exact yields 8 bytes");
-        let v = crc ^ u64::from_le_bytes(word);
-        crc = t[7][(v & 0xff) as usize]
-            ^ t[6][((v >> 8) & 0xff) as usize]
-            ^ t[5][((v >> 16) & 0xff) as usize]
-            ^ t[4][((v >> 24) & 0xff) as usize]
-            ^ t[3][((v >> 32) & 0xff) as usize]
-            ^ t[2][((v >> 40) & 0xff) as usize]
-            ^ t[1][((v >> 48) & 0xff) as usize]
-            ^ t[0][(v >> 56) as usize];
-    }
-    for &b in chunks.remainder() {
-        crc = t[0][((crc ^ u64::from(b)) & 0xff) as usize] ^ (crc >> 8);
-    }
-    crc
-}
+//! Every downloaded byte goes through it, so it is computed by `crc64fast`, which folds with
+//! carry-less multiplication where the CPU has it (about 7× the table-driven speed) and falls
+//! back to tables elsewhere; the tests below check it against the bit-at-a-time definition.
 
 /// An incremental CRC-64/XZ: feed chunks with [`Crc64::update`], read with [`Crc64::finish`].
 ///
@@ -78,32 +20,31 @@ fn update(mut crc: u64, data: &[u8]) -> u64 {
 /// assert_eq!(h.finish(), 0x995D_C9BB_DF19_39FA);
 /// assert_eq!(h.finish(), crc64(b"123456789"));
 /// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct Crc64 {
-    /// The register, kept inverted between calls (init all ones).
-    state: u64,
+    digest: crc64fast::Digest,
     /// Bytes fed so far.
     len: u64,
 }
 
 impl Crc64 {
     /// A fresh hasher (the CRC of no bytes is 0).
-    pub const fn new() -> Self {
+    pub fn new() -> Self {
         Crc64 {
-            state: u64::MAX,
+            digest: crc64fast::Digest::new(),
             len: 0,
         }
     }
 
     /// Feeds the next chunk.
     pub fn update(&mut self, data: &[u8]) {
-        self.state = update(self.state, data);
+        self.digest.write(data);
         self.len += data.len() as u64;
     }
 
     /// The CRC of everything fed so far. The hasher stays usable.
-    pub const fn finish(&self) -> u64 {
-        !self.state
+    pub fn finish(&self) -> u64 {
+        self.digest.sum64()
     }
 
     /// How many bytes have been fed (handy to compare with `Content-Length`).
@@ -117,6 +58,15 @@ impl Crc64 {
     }
 }
 
+impl std::fmt::Debug for Crc64 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Crc64")
+            .field("crc", &self.finish())
+            .field("len", &self.len)
+            .finish()
+    }
+}
+
 impl Default for Crc64 {
     fn default() -> Self {
         Self::new()
@@ -125,12 +75,17 @@ impl Default for Crc64 {
 
 /// The CRC-64/XZ of `data` in one call.
 pub fn crc64(data: &[u8]) -> u64 {
-    !update(u64::MAX, data)
+    let mut h = Crc64::new();
+    h.update(data);
+    h.finish()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The reflected form of the ECMA-182 polynomial `0x42F0E1EBA9EA3693`.
+    const POLY_REFLECTED: u64 = 0xC96C_5795_D787_0F42;
 
     /// Bit-at-a-time reference straight from the parameters.
     fn reference(data: &[u8]) -> u64 {
@@ -175,8 +130,9 @@ mod tests {
     }
 
     #[test]
-    fn table_matches_reference_for_every_length_and_alignment() {
-        let data = bytes(300, 7);
+    fn matches_reference_for_every_length_and_alignment() {
+        // Past several 128-byte folding blocks, so the SIMD path and its tail are covered.
+        let data = bytes(700, 7);
         for start in 0..9 {
             for end in start..data.len() {
                 assert_eq!(
