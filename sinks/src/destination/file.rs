@@ -15,6 +15,7 @@ use arrowport_core::{
 use futures::StreamExt;
 use sha2::{Digest, Sha256};
 
+use super::writeback::WritebackFile;
 use super::{ensure_replaceable, partial_path, sync_parent};
 use crate::config::WriterOptions;
 use crate::format::{self, Format, FormatWriter};
@@ -146,9 +147,9 @@ pub(crate) struct Written {
     pub sha256: String,
 }
 
-type FileWriter = Box<dyn FormatWriter<HashingWriter<BufWriter<File>>>>;
+type FileWriter = Box<dyn FormatWriter<HashingWriter<BufWriter<WritebackFile>>>>;
 
-/// A file being encoded: format writer → hashing writer → buffer → file.
+/// A file being encoded: format writer → hashing writer → buffer → file (synced as it grows).
 pub(crate) struct EncodedFile {
     writer: FileWriter,
     bytes: ByteCount,
@@ -163,6 +164,7 @@ impl EncodedFile {
         options: &WriterOptions,
         buffer: usize,
     ) -> Result<Self> {
+        let file = WritebackFile::new(file);
         let out = HashingWriter::hashing(BufWriter::with_capacity(buffer, file));
         let bytes = out.counter();
         let writer = format::open(format, schema, options, out)?;
@@ -195,7 +197,7 @@ impl EncodedFile {
         let io_err = |e: io::Error| Error::io(format!("cannot write `{}`", path.display()), e);
         let (buffered, sha256) = self.writer.finish()?.into_parts();
         let file = buffered.into_inner().map_err(|e| io_err(e.into_error()))?;
-        file.sync_all().map_err(io_err)?;
+        file.finish().map_err(io_err)?;
         Ok(Written {
             rows: self.rows,
             bytes: self.bytes.get(),

@@ -12,6 +12,7 @@ pub(crate) mod directory;
 pub(crate) mod file;
 pub(crate) mod partition;
 pub(crate) mod stdout;
+mod writeback;
 
 /// `<path>.partial`: the sibling under which `path` is built.
 pub(crate) fn partial_path(path: &Path) -> PathBuf {
