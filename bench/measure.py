@@ -20,11 +20,16 @@ def run(cmd, cwd=None, env=None):
 
 
 def best_of(n, cmd, cwd=None, env=None, before=None):
-    """The fastest of `n` runs (least disturbed by the machine) and the largest peak RSS."""
+    """The fastest of `n` runs (least disturbed by the machine) and the largest peak RSS.
+
+    Each run starts with no dirty pages: what the previous run (of either side) left in the
+    page cache is written out first, so that no run pays for another's disk writes.
+    """
     times, peaks = [], []
     for _ in range(n):
         if before:
             before()
+        os.sync()
         t, rss = run(cmd, cwd=cwd, env=env)
         times.append(t)
         peaks.append(rss)
