@@ -423,6 +423,9 @@ enum Flush {
 /// hashing their bytes) while the next row group is being encoded.
 struct Flusher<W: Write + Send> {
     queue: SyncSender<Flush>,
+    /// Answers once the first row group's columns are closed, so their dictionary verdicts
+    /// are known; `None` once received.
+    first_closed: Option<Receiver<()>>,
     thread: JoinHandle<Result<SerializedFileWriter<W>>>,
     /// Set when the writer is dropped: row groups not appended yet are cancelled.
     abandoned: Arc<AtomicBool>,
@@ -432,14 +435,16 @@ impl<W: Write + Send + 'static> Flusher<W> {
     fn start(file: SerializedFileWriter<W>) -> Result<Self> {
         // A rendezvous: at most one row group is being appended while the next one fills.
         let (queue, jobs) = sync_channel(0);
+        let (closed, first_closed) = sync_channel(1);
         let abandoned = Arc::new(AtomicBool::new(false));
         let stop = abandoned.clone();
         let thread = std::thread::Builder::new()
             .name("parquet-flusher".into())
-            .spawn(move || append(file, jobs, &stop))
+            .spawn(move || append(file, jobs, closed, &stop))
             .map_err(|e| Error::io("cannot start the parquet flusher thread", e))?;
         Ok(Flusher {
             queue,
+            first_closed: Some(first_closed),
             thread,
             abandoned,
         })
@@ -458,8 +463,10 @@ impl<W: Write + Send + 'static> Flusher<W> {
 fn append<W: Write + Send>(
     mut file: SerializedFileWriter<W>,
     jobs: Receiver<Flush>,
+    first_closed: SyncSender<()>,
     abandoned: &AtomicBool,
 ) -> Result<SerializedFileWriter<W>> {
+    let mut first_closed = Some(first_closed);
     for job in jobs {
         match job {
             Flush::Group(group) => {
@@ -467,6 +474,10 @@ fn append<W: Write + Send>(
                     return Err(Error::new(ErrorKind::Cancelled, "parquet writer dropped"));
                 }
                 let chunks = group.close()?;
+                if let Some(closed) = first_closed.take() {
+                    // Nobody waits when the writer had a single row group.
+                    let _ = closed.send(());
+                }
                 let mut row_group = file.next_row_group().map_err(parquet_error)?;
                 for chunk in chunks {
                     chunk
@@ -504,9 +515,10 @@ fn panicked(thread: &str, panic: &(dyn std::any::Any + Send)) -> Error {
 
 /// Makes each row group's column writers. A leaf whose dictionary overflowed in a closed row
 /// group (unique ids, timestamps, measurements) is written plain from the start in the row
-/// groups created after that: it would overflow again, and hashing a megabyte of its values
-/// per row group only to throw the dictionary away costs about a fifth of the encoding time.
-/// The file's other choices are kept as they are.
+/// groups created after that (the second row group waits for the first one's verdicts): it
+/// would overflow again, and hashing a megabyte of its values per row group only to throw the
+/// dictionary away costs about a fifth of the encoding time. The file's other choices are
+/// kept as they are.
 struct ColumnWriters {
     factory: ArrowRowGroupWriterFactory,
     props: WriterProperties,
@@ -616,6 +628,9 @@ impl<W: Write + Send + 'static> ParquetWriter<W> {
         let group = match &mut self.group {
             Some(group) => group,
             None => {
+                if self.groups > 0 {
+                    self.await_first_verdicts()?;
+                }
                 let writers = self.columns.create(self.groups)?;
                 let overflowed = &self.columns.overflowed;
                 self.group
@@ -623,6 +638,20 @@ impl<W: Write + Send + 'static> ParquetWriter<W> {
             }
         };
         group.write(leaves, batch.num_rows())
+    }
+
+    /// Waits, once, until the first row group's columns are closed: a unique column (ids,
+    /// timestamps, measurements) is then known to overflow its dictionary, and the second row
+    /// group writes it plain instead of hashing its values again. The wait is for the encoders
+    /// to finish their queued jobs, not for the row group to reach the file.
+    fn await_first_verdicts(&mut self) -> Result<()> {
+        let Some(closed) = self.flusher()?.first_closed.take() else {
+            return Ok(());
+        };
+        if closed.recv().is_err() {
+            return Err(self.flusher_failure());
+        }
+        Ok(())
     }
 
     /// Hands the open row group to the flusher.
@@ -837,8 +866,6 @@ mod tests {
         let mut writer = open(&schema, &options("200000"), Vec::new()).unwrap();
         for b in &batches {
             writer.write(b).unwrap();
-            // Lets the first row group close before the next ones start.
-            writer.buffered_bytes().unwrap();
         }
         let file = tempfile::tempfile().unwrap();
         std::io::Write::write_all(&mut &file, &writer.finish().unwrap()).unwrap();
@@ -854,7 +881,7 @@ mod tests {
         assert!(dictionary(0, 0), "the first row group tries the dictionary");
         assert!(
             !dictionary(1, 0),
-            "later row groups write the overflowing column plain"
+            "the second row group writes the overflowing column plain"
         );
         assert!(
             dictionary(0, 1) && dictionary(1, 1),
