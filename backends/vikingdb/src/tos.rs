@@ -139,17 +139,20 @@ impl TosClient {
         .map_err(|e| e.with_context("object", key))
     }
 
-    /// Bytes `range` of `key`, in one buffer. A connection that breaks mid-body is resumed
-    /// from the first byte not yet received, so a reset costs only the bytes still missing.
+    /// Bytes `range` of `key`, in one buffer: `buf`, emptied, when the caller hands one back
+    /// for reuse. A connection that breaks mid-body is resumed from the first byte not yet
+    /// received, so a reset costs only the bytes still missing.
     pub async fn get_range(
         &self,
         bucket: &str,
         key: &str,
         range: Range<u64>,
+        mut buf: BytesMut,
         cx: &Context,
     ) -> Result<Bytes> {
         let want = (range.end - range.start) as usize;
-        let mut buf = BytesMut::with_capacity(want);
+        buf.clear();
+        buf.reserve(want);
         let mut attempt = 1;
         while buf.len() < want {
             let from = range.start + buf.len() as u64;

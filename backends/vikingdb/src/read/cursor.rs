@@ -17,6 +17,9 @@ pub(crate) struct ObjectCursor {
     crc: Crc64,
     /// The object's last bytes, fetched early (a Parquet footer) and reused at the end.
     tail: Option<(u64, Bytes)>,
+    /// The previous read's buffer, refilled by the next read once its readers dropped it: a
+    /// fresh multi-megabyte buffer per row group costs a page fault per 4 KiB.
+    spare: Option<Bytes>,
 }
 
 impl ObjectCursor {
@@ -28,6 +31,7 @@ impl ObjectCursor {
             pos: 0,
             crc: Crc64::new(),
             tail: None,
+            spare: None,
         }
     }
 
@@ -51,7 +55,9 @@ impl ObjectCursor {
         {
             return Ok(bytes.slice((start - have) as usize..));
         }
-        let bytes = self.fetch(start..self.object.size, cx).await?;
+        let bytes = self
+            .fetch(start..self.object.size, BytesMut::new(), cx)
+            .await?;
         self.tail = Some((start, bytes.clone()));
         Ok(bytes)
     }
@@ -70,13 +76,24 @@ impl ObjectCursor {
                 if self.pos >= tail_start {
                     cached
                 } else {
-                    let mut joined =
-                        BytesMut::from(&self.fetch(self.pos..tail_start, cx).await?[..]);
+                    let head = self
+                        .fetch(self.pos..tail_start, BytesMut::new(), cx)
+                        .await?;
+                    let mut joined = BytesMut::from(&head[..]);
                     joined.extend_from_slice(&cached);
                     joined.freeze()
                 }
             }
-            _ => self.fetch(self.pos..end, cx).await?,
+            _ => {
+                let reused = self
+                    .spare
+                    .take()
+                    .and_then(|b| b.try_into_mut().ok())
+                    .unwrap_or_default();
+                let bytes = self.fetch(self.pos..end, reused, cx).await?;
+                self.spare = Some(bytes.clone());
+                bytes
+            }
         };
         self.crc.update(&bytes);
         self.pos = end;
@@ -113,9 +130,14 @@ impl ObjectCursor {
         }
     }
 
-    async fn fetch(&self, range: std::ops::Range<u64>, cx: &Context) -> Result<Bytes> {
+    async fn fetch(
+        &self,
+        range: std::ops::Range<u64>,
+        buf: BytesMut,
+        cx: &Context,
+    ) -> Result<Bytes> {
         self.tos
-            .get_range(&self.bucket, &self.object.key, range, cx)
+            .get_range(&self.bucket, &self.object.key, range, buf, cx)
             .await
     }
 }
