@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use arrow::datatypes::SchemaRef;
+use arrow::datatypes::{DataType, Schema, SchemaRef};
 use arrowport_core::options::{CredentialVars, env_credentials, suggestion};
 use arrowport_core::pipeline::project_schema;
 use arrowport_core::stream::ordered_parallel;
@@ -23,10 +23,13 @@ use crate::tos::TosClient;
 use crate::{NAME, task};
 
 /// Batches each running download may hold ahead of the consumer.
-const BUFFER: usize = 4;
+const BUFFER: usize = 2;
 
-/// Rows per batch unless the scan asks otherwise.
-const DEFAULT_BATCH_SIZE: usize = 8192;
+/// Bytes a batch should hold, roughly, unless the scan asks for a row count: every batch a
+/// download or the sink holds costs this much, and embeddings make rows wide.
+const BATCH_BYTES: usize = 3 << 20;
+/// Rows per batch, at least and at most, whatever the rows' width.
+const BATCH_ROWS: (usize, usize) = (1024, 8192);
 
 /// Exports one collection. Building it is pure; the first call that needs the service
 /// connects and fetches the collection's schema, once.
@@ -140,7 +143,7 @@ impl ExportSource for VikingDbSource {
         let conn = self.connect(cx).await?;
         let target = project_schema(&conn.schema, scan.columns.as_deref())?;
         let parallelism = scan.parallelism_or(cx);
-        let batch_size = scan.batch_size.unwrap_or(DEFAULT_BATCH_SIZE);
+        let batch_size = scan.batch_size.unwrap_or_else(|| batch_rows(&target));
         let config = self.config.clone();
         let cx = cx.clone();
         let schema = target.clone();
@@ -171,6 +174,29 @@ impl ExportSource for VikingDbSource {
 
     fn capabilities(&self) -> SourceCapabilities {
         SourceCapabilities::new(true, false)
+    }
+}
+
+/// Rows per batch for `schema`: [`BATCH_BYTES`] worth, in whole thousands of rows. A
+/// 128-dimension vector alone takes 512 bytes a row; a 1024-dimension one, 4 KiB.
+fn batch_rows(schema: &Schema) -> usize {
+    let row: usize = schema
+        .fields()
+        .iter()
+        .map(|f| estimated_width(f.data_type()))
+        .sum();
+    let rows = BATCH_BYTES / row.max(1);
+    (rows / 1024 * 1024).clamp(BATCH_ROWS.0, BATCH_ROWS.1)
+}
+
+/// Bytes a value of `ty` takes in memory, roughly: exact for fixed-width values and vectors,
+/// a guess for strings, lists and sparse vectors.
+fn estimated_width(ty: &DataType) -> usize {
+    match ty {
+        DataType::FixedSizeList(item, n) => {
+            estimated_width(item.data_type()) * usize::try_from(*n).unwrap_or(0)
+        }
+        ty => ty.primitive_width().unwrap_or(32),
     }
 }
 
@@ -208,5 +234,30 @@ fn check_filter_fields(config: &Config, info: &CollectionInfo) -> Result<()> {
         ))
         .with_context("plugin", NAME)),
         None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use arrow::datatypes::{Field, Schema};
+
+    use super::*;
+
+    fn schema(dim: i32) -> Schema {
+        let item = Arc::new(Field::new("item", DataType::Float32, true));
+        Schema::new(vec![
+            Field::new("id", DataType::Int64, false),
+            Field::new("text", DataType::Utf8, true),
+            Field::new("vector", DataType::FixedSizeList(item, dim), true),
+        ])
+    }
+
+    #[test]
+    fn batches_shrink_as_vectors_widen() {
+        // 8 + 32 + 4 * dim bytes a row.
+        assert_eq!(batch_rows(&schema(8)), 8192);
+        assert_eq!(batch_rows(&schema(128)), 5120);
+        assert_eq!(batch_rows(&schema(1024)), 1024);
+        assert_eq!(batch_rows(&schema(4096)), 1024);
     }
 }

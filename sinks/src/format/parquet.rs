@@ -11,21 +11,24 @@ use std::io::{self, Write};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::{Mutex, PoisonError};
 use std::thread::JoinHandle;
 
-use arrowport_core::arrow::datatypes::{DataType, IntervalUnit, Schema, SchemaRef};
+use arrowport_core::arrow::array::ArrayRef;
+use arrowport_core::arrow::datatypes::{
+    DataType, FieldRef, Fields, IntervalUnit, Schema, SchemaRef,
+};
 use arrowport_core::arrow::record_batch::RecordBatch;
 use arrowport_core::{Error, ErrorKind, Result};
 use parquet::arrow::arrow_writer::{
-    ArrowColumnChunk, ArrowColumnWriter, ArrowLeafColumn, ArrowRowGroupWriterFactory,
-    compute_leaves,
+    ArrowColumnChunk, ArrowColumnWriter, ArrowRowGroupWriterFactory, compute_leaves,
 };
 use parquet::arrow::{ArrowSchemaConverter, ArrowWriter, add_encoded_arrow_schema_to_metadata};
 use parquet::basic::{Compression as Codec, Encoding, GzipLevel, PageType, ZstdLevel};
 use parquet::errors::ParquetError;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::file::writer::SerializedFileWriter;
-use parquet::schema::types::SchemaDescPtr;
+use parquet::schema::types::{SchemaDescPtr, SchemaDescriptor};
 
 use super::FormatWriter;
 use crate::config::{Compression, WriterOptions};
@@ -153,93 +156,286 @@ pub(crate) fn parquet_error(err: ParquetError) -> Error {
 }
 
 /// Jobs queued per encoder thread: enough to keep it busy while the next batch arrives, few
-/// enough that memory stays flat (a queued job holds slices of one input batch).
+/// enough that memory stays flat (a queued job holds columns of one input batch).
 const ENCODER_QUEUE: usize = 2;
-/// Encoder threads per core, at most: a thread per leaf column lets the OS balance columns of
-/// unequal cost; wide schemas share threads, leaf `i` going to thread `i % threads`.
+/// Encoder threads per core, at most: a thread per column lets the OS balance columns of
+/// unequal cost; wide schemas share threads, column `i` going to thread `i % threads`.
 const ENCODERS_PER_CORE: usize = 4;
-/// Memory at which the open row group closes before reaching `row_group_size` rows (half of
-/// Spark's 128 MiB parquet block size, so that the group being appended and the one filling
-/// stay well under 256 MiB together). The open row group lives in memory, so wide rows
-/// (vectors) would otherwise hold gigabytes.
-const MAX_ROW_GROUP_MEMORY: usize = 64 << 20;
+/// Memory at which the open row group closes before reaching `row_group_size` rows. The open
+/// row group lives in memory, so wide rows (vectors) would otherwise hold gigabytes; the
+/// group being appended and the one filling take twice this, a quarter of an export's
+/// 256 MiB budget, and readers still get groups large enough to scan efficiently.
+const MAX_ROW_GROUP_MEMORY: usize = 32 << 20;
 
 /// What the writer asks of an encoder thread.
 enum Job {
-    /// Encode these leaves, one per column the thread owns, in order.
-    Write(Vec<ArrowLeafColumn>),
-    /// Answer with the estimated encoded size of the thread's columns, once the jobs before
-    /// are done.
+    /// Start a row group: encode into these columns' writers from now on.
+    Open(Vec<Column>),
+    /// Encode these arrays, one per column the thread owns, in order.
+    Write(Vec<ArrayRef>),
+    /// Answer with the estimated encoded size of the open row group's columns, once the jobs
+    /// before are done.
     Measure(SyncSender<usize>),
+    /// Close the open row group's columns and send their chunks.
+    Close(SyncSender<Chunks>),
 }
 
 /// The chunks of an encoder thread's columns, each with its leaf index.
 type Chunks = Vec<(usize, ArrowColumnChunk)>;
 
-/// One encoder thread of the open row group.
+/// A top-level column and the writers of its leaves (several for structs and maps), each
+/// with its leaf index. The encoder thread that owns it also splits its arrays into leaves:
+/// the levels of a list column take three times the memory of its values, so they exist
+/// only while being encoded, not for every queued batch, and the work is spread over the
+/// encoders instead of falling on the writer.
+struct Column {
+    field: FieldRef,
+    leaves: Vec<(usize, ArrowColumnWriter)>,
+}
+
+/// The first failure of any encoder thread, kept for whoever notices that one stopped.
+#[derive(Default)]
+struct Failure(Mutex<Option<Error>>);
+
+impl Failure {
+    fn set(&self, err: Error) {
+        let mut slot = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        slot.get_or_insert(err);
+    }
+
+    fn take(&self) -> Error {
+        let mut slot = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        slot.take().unwrap_or_else(|| {
+            Error::new(
+                ErrorKind::Unexpected,
+                "a parquet encoder thread stopped early",
+            )
+        })
+    }
+}
+
+/// What every encoder thread of a file shares.
+#[derive(Default)]
+struct Shared {
+    /// Set when the writer is abandoned: queued work is skipped.
+    cancelled: AtomicBool,
+    failure: Failure,
+}
+
+/// One encoder thread.
 struct Encoder {
     jobs: SyncSender<Job>,
-    thread: JoinHandle<parquet::errors::Result<Chunks>>,
-    /// The memory its column writers hold, updated after every job.
+    thread: JoinHandle<()>,
+    /// The memory its open column writers hold, updated after every job.
     memory: Arc<AtomicUsize>,
 }
 
-impl Encoder {
-    /// Waits for the thread: its chunks, or why it stopped.
-    fn join(self) -> Result<Chunks> {
-        drop(self.jobs);
-        match self.thread.join() {
-            Ok(chunks) => chunks.map_err(parquet_error),
-            Err(panic) => Err(panicked("encoder", panic.as_ref())),
+/// The encoder threads of a file. They live as long as the file and each encodes the same
+/// columns in every row group, column `i` on thread `i % threads`: the pages a thread
+/// allocates are freed back into its own malloc arena once appended, and reused there by
+/// the next row group. Threads started per row group would each take whichever arena was
+/// free, and every arena would come to hold a row group's worth of freed pages.
+struct Encoders {
+    threads: Vec<Encoder>,
+    shared: Arc<Shared>,
+}
+
+impl Encoders {
+    fn start(count: usize, overflowed: &Arc<[AtomicBool]>) -> Result<Self> {
+        let mut encoders = Encoders {
+            threads: Vec::with_capacity(count),
+            shared: Arc::default(),
+        };
+        for index in 0..count.max(1) {
+            let (jobs, queue) = sync_channel(ENCODER_QUEUE);
+            let memory = Arc::new(AtomicUsize::new(0));
+            let (held, shared, overflowed) =
+                (memory.clone(), encoders.shared.clone(), overflowed.clone());
+            // On failure `encoders` is dropped, which joins the threads already started.
+            let thread = std::thread::Builder::new()
+                .name(format!("parquet-encoder-{index}"))
+                .spawn(move || encode(queue, &held, &shared, &overflowed))
+                .map_err(|e| Error::io("cannot start a parquet encoder thread", e))?;
+            encoders.threads.push(Encoder {
+                jobs,
+                thread,
+                memory,
+            });
+        }
+        Ok(encoders)
+    }
+
+    /// Queues `job` for thread `index`, waiting only when its queue is full.
+    fn send(&self, index: usize, job: Job) -> Result<()> {
+        self.threads[index]
+            .jobs
+            .send(job)
+            .map_err(|_| self.shared.failure.take())
+    }
+
+    /// Starts a row group whose leaf writers are `writers`, in leaf order.
+    fn open(
+        &self,
+        writers: Vec<ArrowColumnWriter>,
+        fields: &Fields,
+        parquet_schema: &SchemaDescriptor,
+    ) -> Result<()> {
+        let mut columns: Vec<Column> = fields
+            .iter()
+            .map(|field| Column {
+                field: field.clone(),
+                leaves: Vec::new(),
+            })
+            .collect();
+        for (leaf, writer) in writers.into_iter().enumerate() {
+            let root = parquet_schema.get_column_root_idx(leaf);
+            columns[root].leaves.push((leaf, writer));
+        }
+        let threads = self.threads.len();
+        let mut owned: Vec<Vec<Column>> = (0..threads).map(|_| Vec::new()).collect();
+        for (index, column) in columns.into_iter().enumerate() {
+            owned[index % threads].push(column);
+        }
+        for (index, columns) in owned.into_iter().enumerate() {
+            self.send(index, Job::Open(columns))?;
+        }
+        Ok(())
+    }
+
+    /// Queues the columns of `batch`.
+    fn write(&self, batch: &RecordBatch) -> Result<()> {
+        let threads = self.threads.len();
+        let mut jobs: Vec<Vec<ArrayRef>> = (0..threads)
+            .map(|_| Vec::with_capacity(batch.num_columns().div_ceil(threads)))
+            .collect();
+        for (index, column) in batch.columns().iter().enumerate() {
+            jobs[index % threads].push(column.clone());
+        }
+        for (index, job) in jobs.into_iter().enumerate() {
+            self.send(index, Job::Write(job))?;
+        }
+        Ok(())
+    }
+
+    /// The memory the open column writers held after their latest job.
+    fn memory(&self) -> usize {
+        self.threads
+            .iter()
+            .map(|e| e.memory.load(Ordering::Relaxed))
+            .sum()
+    }
+
+    /// The estimated encoded size of everything queued so far.
+    fn measure(&self) -> Result<usize> {
+        let mut replies = Vec::with_capacity(self.threads.len());
+        for index in 0..self.threads.len() {
+            let (reply, answer) = sync_channel(1);
+            self.send(index, Job::Measure(reply))?;
+            replies.push(answer);
+        }
+        replies.into_iter().try_fold(0, |total, answer| {
+            let bytes = answer.recv().map_err(|_| self.shared.failure.take())?;
+            Ok(total + bytes)
+        })
+    }
+
+    /// Asks every thread to close the open row group of `leaves` leaf columns.
+    fn close(&self, leaves: usize) -> Result<Closing> {
+        let mut replies = Vec::with_capacity(self.threads.len());
+        for index in 0..self.threads.len() {
+            // Room for the answer, so that a thread never waits for the flusher.
+            let (reply, answer) = sync_channel(1);
+            self.send(index, Job::Close(reply))?;
+            replies.push(answer);
+        }
+        Ok(Closing {
+            replies,
+            leaves,
+            shared: self.shared.clone(),
+        })
+    }
+}
+
+impl Drop for Encoders {
+    fn drop(&mut self) {
+        self.shared.cancelled.store(true, Ordering::Relaxed);
+        for encoder in self.threads.drain(..) {
+            drop(encoder.jobs);
+            // The writer is gone: how its threads ended no longer matters.
+            let _ = encoder.thread.join();
         }
     }
 }
 
-/// The body of an encoder thread: encodes jobs until the writer hangs up, then closes its
-/// columns, unless the row group was cancelled.
-fn encode(
-    mut writers: Vec<(usize, ArrowColumnWriter)>,
-    jobs: Receiver<Job>,
-    memory: &AtomicUsize,
-    cancelled: &AtomicBool,
-    overflowed: &[AtomicBool],
-) -> parquet::errors::Result<Chunks> {
-    let stopped = || ParquetError::General("row group cancelled".into());
-    for job in jobs {
-        if cancelled.load(Ordering::Relaxed) {
-            return Err(stopped());
+/// The body of an encoder thread: does jobs until the writer hangs up or is abandoned. A
+/// failure (or a panic) is recorded before the job and the queue are dropped: whoever finds
+/// a channel closed then finds the reason.
+fn encode(jobs: Receiver<Job>, memory: &AtomicUsize, shared: &Shared, overflowed: &[AtomicBool]) {
+    let mut columns: Vec<Column> = Vec::new();
+    for mut job in &jobs {
+        if shared.cancelled.load(Ordering::Relaxed) {
+            return;
         }
-        match job {
-            Job::Write(leaves) => {
-                for ((_, writer), leaf) in writers.iter_mut().zip(&leaves) {
+        let run = || work(&mut job, &mut columns, memory, overflowed);
+        let err = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)) {
+            Ok(Ok(())) => continue,
+            Ok(Err(err)) => parquet_error(err),
+            Err(panic) => panicked("encoder", panic.as_ref()),
+        };
+        shared.failure.set(err);
+        return;
+    }
+}
+
+/// Does one job on the thread's open columns.
+fn work(
+    job: &mut Job,
+    columns: &mut Vec<Column>,
+    memory: &AtomicUsize,
+    overflowed: &[AtomicBool],
+) -> parquet::errors::Result<()> {
+    match job {
+        Job::Open(owned) => *columns = std::mem::take(owned),
+        Job::Write(arrays) => {
+            for (column, array) in columns.iter_mut().zip(arrays.iter()) {
+                let leaves = compute_leaves(&column.field, array)?;
+                for ((_, writer), leaf) in column.leaves.iter_mut().zip(&leaves) {
                     writer.write(leaf)?;
                 }
-                let held = writers.iter().map(|(_, w)| w.memory_size()).sum();
-                memory.store(held, Ordering::Relaxed);
             }
-            Job::Measure(reply) => {
-                let bytes = writers
-                    .iter()
-                    .map(|(_, w)| w.get_estimated_total_bytes())
-                    .sum();
-                // The writer may have stopped waiting (it is being dropped).
-                let _ = reply.send(bytes);
-            }
+            let held = writers(columns).map(|(_, w)| w.memory_size()).sum();
+            memory.store(held, Ordering::Relaxed);
+        }
+        Job::Measure(reply) => {
+            let bytes = writers(columns)
+                .map(|(_, w)| w.get_estimated_total_bytes())
+                .sum();
+            // The writer may have stopped waiting (it is being dropped).
+            let _ = reply.send(bytes);
+        }
+        Job::Close(reply) => {
+            let chunks = std::mem::take(columns)
+                .into_iter()
+                .flat_map(|column| column.leaves)
+                .map(|(leaf, writer)| {
+                    let chunk = writer.close()?;
+                    if dictionary_overflowed(&chunk) {
+                        overflowed[leaf].store(true, Ordering::Relaxed);
+                    }
+                    Ok((leaf, chunk))
+                })
+                .collect::<parquet::errors::Result<Chunks>>()?;
+            memory.store(0, Ordering::Relaxed);
+            // The flusher may have stopped waiting (the writer is being dropped).
+            let _ = reply.send(chunks);
         }
     }
-    if cancelled.load(Ordering::Relaxed) {
-        return Err(stopped());
-    }
-    writers
-        .into_iter()
-        .map(|(leaf, writer)| {
-            let chunk = writer.close()?;
-            if dictionary_overflowed(&chunk) {
-                overflowed[leaf].store(true, Ordering::Relaxed);
-            }
-            Ok((leaf, chunk))
-        })
-        .collect()
+    Ok(())
+}
+
+/// Every leaf writer of `columns`.
+fn writers(columns: &[Column]) -> impl Iterator<Item = &(usize, ArrowColumnWriter)> {
+    columns.iter().flat_map(|c| &c.leaves)
 }
 
 /// Whether the chunk started with a dictionary and fell back to plain pages when the
@@ -261,134 +457,23 @@ fn dictionary_overflowed(chunk: &ArrowColumnChunk) -> bool {
     dictionary && plain_data
 }
 
-/// The open row group: its column writers, each owned by an encoder thread for the life of
-/// the group. Dropping it (an error, a dropped export) cancels the threads and joins them.
-struct RowGroup {
-    encoders: Vec<Encoder>,
-    cancelled: Arc<AtomicBool>,
+/// A row group whose columns the encoder threads are closing.
+struct Closing {
+    /// One answer per encoder thread, in thread order.
+    replies: Vec<Receiver<Chunks>>,
     leaves: usize,
-    rows: usize,
+    shared: Arc<Shared>,
 }
 
-impl RowGroup {
-    fn start(
-        writers: Vec<ArrowColumnWriter>,
-        threads: usize,
-        overflowed: &Arc<[AtomicBool]>,
-    ) -> Result<Self> {
-        let leaves = writers.len();
-        let threads = threads.clamp(1, leaves.max(1));
-        let mut owned: Vec<Vec<(usize, ArrowColumnWriter)>> =
-            (0..threads).map(|_| Vec::new()).collect();
-        for (leaf, writer) in writers.into_iter().enumerate() {
-            owned[leaf % threads].push((leaf, writer));
-        }
-        let cancelled = Arc::new(AtomicBool::new(false));
-        let mut group = RowGroup {
-            encoders: Vec::with_capacity(threads),
-            cancelled: cancelled.clone(),
-            leaves,
-            rows: 0,
-        };
-        for (index, writers) in owned.into_iter().enumerate() {
-            let (jobs, queue) = sync_channel(ENCODER_QUEUE);
-            let memory = Arc::new(AtomicUsize::new(0));
-            let (held, cancelled) = (memory.clone(), cancelled.clone());
-            let overflowed = overflowed.clone();
-            // On failure `group` is dropped, which joins the threads already started.
-            let thread = std::thread::Builder::new()
-                .name(format!("parquet-encoder-{index}"))
-                .spawn(move || encode(writers, queue, &held, &cancelled, &overflowed))
-                .map_err(|e| Error::io("cannot start a parquet encoder thread", e))?;
-            group.encoders.push(Encoder {
-                jobs,
-                thread,
-                memory,
-            });
-        }
-        Ok(group)
-    }
-
-    /// Queues `leaves` (one per leaf column, in order) for the encoders, waiting only when an
-    /// encoder's queue is full.
-    fn write(&mut self, leaves: Vec<ArrowLeafColumn>, rows: usize) -> Result<()> {
-        let threads = self.encoders.len();
-        let mut jobs: Vec<Vec<ArrowLeafColumn>> = (0..threads)
-            .map(|_| Vec::with_capacity(leaves.len().div_ceil(threads)))
-            .collect();
-        for (leaf, column) in leaves.into_iter().enumerate() {
-            jobs[leaf % threads].push(column);
-        }
-        for (index, job) in jobs.into_iter().enumerate() {
-            if self.encoders[index].jobs.send(Job::Write(job)).is_err() {
-                return Err(self.failure(index));
-            }
-        }
-        self.rows += rows;
-        Ok(())
-    }
-
-    /// The memory the column writers held after their latest job.
-    fn memory(&self) -> usize {
-        self.encoders
-            .iter()
-            .map(|e| e.memory.load(Ordering::Relaxed))
-            .sum()
-    }
-
-    /// The estimated encoded size of everything queued so far.
-    fn measure(&mut self) -> Result<usize> {
-        let mut replies = Vec::with_capacity(self.encoders.len());
-        for index in 0..self.encoders.len() {
-            let (reply, answer) = sync_channel(1);
-            if self.encoders[index].jobs.send(Job::Measure(reply)).is_err() {
-                return Err(self.failure(index));
-            }
-            replies.push(answer);
-        }
-        let mut total = 0;
-        for (index, answer) in replies.into_iter().enumerate() {
-            match answer.recv() {
-                Ok(bytes) => total += bytes,
-                Err(_) => return Err(self.failure(index)),
-            }
-        }
-        Ok(total)
-    }
-
-    /// Why encoder `index` stopped taking jobs; the other encoders are cancelled when the
-    /// group is dropped.
-    fn failure(&mut self, index: usize) -> Error {
-        let encoder = self.encoders.remove(index);
-        match encoder.join() {
-            Err(err) => err,
-            Ok(_) => Error::new(
-                ErrorKind::Unexpected,
-                "a parquet encoder thread stopped early",
-            ),
-        }
-    }
-
-    /// Closes every column and returns the chunks in column order.
-    fn close(mut self) -> Result<Vec<ArrowColumnChunk>> {
+impl Closing {
+    /// Waits for the closed chunks and returns them in column order.
+    fn chunks(self) -> Result<Vec<ArrowColumnChunk>> {
         let mut chunks: Vec<Option<ArrowColumnChunk>> = (0..self.leaves).map(|_| None).collect();
-        let mut first_error = None;
-        for encoder in std::mem::take(&mut self.encoders) {
-            match encoder.join() {
-                Ok(done) => {
-                    for (leaf, chunk) in done {
-                        chunks[leaf] = Some(chunk);
-                    }
-                }
-                Err(err) => {
-                    // Stop the encoders still at work; report the first failure.
-                    self.cancelled.store(true, Ordering::Relaxed);
-                    first_error.get_or_insert(err);
-                }
+        for answer in self.replies {
+            let closed = answer.recv().map_err(|_| self.shared.failure.take())?;
+            for (leaf, chunk) in closed {
+                chunks[leaf] = Some(chunk);
             }
-        }
-        if let Some(err) = first_error {
-            return Err(err);
         }
         chunks
             .into_iter()
@@ -401,26 +486,16 @@ impl RowGroup {
     }
 }
 
-impl Drop for RowGroup {
-    fn drop(&mut self) {
-        self.cancelled.store(true, Ordering::Relaxed);
-        for encoder in self.encoders.drain(..) {
-            // The group is abandoned: its threads' results (or panics) no longer matter.
-            let _ = encoder.join();
-        }
-    }
-}
-
 /// What the writer asks of the flusher thread.
 enum Flush {
-    /// Close this row group and append it to the file.
-    Group(RowGroup),
+    /// Append this row group to the file once its columns are closed.
+    Group(Closing),
     /// Answer once every row group handed over before is in the file.
     Wait(SyncSender<()>),
 }
 
-/// The thread that owns the file: it closes full row groups and appends them (copying and
-/// hashing their bytes) while the next row group is being encoded.
+/// The thread that owns the file: it appends closed row groups (copying and hashing their
+/// bytes) while the next row group is being encoded.
 struct Flusher<W: Write + Send> {
     queue: SyncSender<Flush>,
     /// Answers once the first row group's columns are closed, so their dictionary verdicts
@@ -473,7 +548,7 @@ fn append<W: Write + Send>(
                 if abandoned.load(Ordering::Relaxed) {
                     return Err(Error::new(ErrorKind::Cancelled, "parquet writer dropped"));
                 }
-                let chunks = group.close()?;
+                let chunks = group.chunks()?;
                 if let Some(closed) = first_closed.take() {
                     // Nobody waits when the writer had a single row group.
                     let _ = closed.send(());
@@ -581,26 +656,26 @@ impl ColumnWriters {
     }
 }
 
-/// `ArrowWriter`'s job, with leaf columns encoded in parallel through parquet-rs' documented
+/// `ArrowWriter`'s job, with columns encoded in parallel through parquet-rs' documented
 /// low-level API: encoding dominates the cost of a parquet export and columns are independent.
-/// Each leaf column of the open row group is encoded on an encoder thread fed through a short
-/// queue, so that encoding overlaps with reading the source and no column waits for another
-/// between batches; a full row group goes to the flusher thread, which appends it to the file
-/// while the next one is encoded. Threads never outlive the writer: dropping it (or the export
-/// future) cancels and joins them.
+/// Each column is encoded on an encoder thread fed through a short queue, so that encoding
+/// overlaps with reading the source and no column waits for another between batches; a full
+/// row group goes to the flusher thread, which appends it to the file while the next one is
+/// encoded. Threads never outlive the writer: dropping it (or the export future) cancels and
+/// joins them.
 struct ParquetWriter<W: Write + Send + 'static> {
     /// Owns the file; `None` once finished or failed.
     flusher: Option<Flusher<W>>,
+    encoders: Encoders,
     columns: ColumnWriters,
     schema: SchemaRef,
-    /// The open row group, if any.
-    group: Option<RowGroup>,
+    /// The rows of the open row group, if one is open.
+    open_rows: Option<usize>,
     /// Row groups handed to the flusher.
     groups: usize,
     /// Whether a row group went to the flusher since it last reported being idle.
     in_flight: bool,
     row_group_size: usize,
-    threads: usize,
 }
 
 impl<W: Write + Send + 'static> ParquetWriter<W> {
@@ -621,23 +696,21 @@ impl<W: Write + Send + 'static> ParquetWriter<W> {
 
     /// Sends `batch` (which fits in the open row group) to the encoders.
     fn encode(&mut self, batch: &RecordBatch) -> Result<()> {
-        let mut leaves = Vec::new();
-        for (field, column) in self.schema.fields().iter().zip(batch.columns()) {
-            leaves.extend(compute_leaves(field, column).map_err(parquet_error)?);
-        }
-        let group = match &mut self.group {
-            Some(group) => group,
+        let rows = match self.open_rows {
+            Some(rows) => rows,
             None => {
                 if self.groups > 0 {
                     self.await_first_verdicts()?;
                 }
                 let writers = self.columns.create(self.groups)?;
-                let overflowed = &self.columns.overflowed;
-                self.group
-                    .insert(RowGroup::start(writers, self.threads, overflowed)?)
+                let parquet_schema = &self.columns.parquet_schema;
+                self.encoders
+                    .open(writers, self.schema.fields(), parquet_schema)?;
+                0
             }
         };
-        group.write(leaves, batch.num_rows())
+        self.open_rows = Some(rows + batch.num_rows());
+        self.encoders.write(batch)
     }
 
     /// Waits, once, until the first row group's columns are closed: a unique column (ids,
@@ -656,10 +729,12 @@ impl<W: Write + Send + 'static> ParquetWriter<W> {
 
     /// Hands the open row group to the flusher.
     fn flush_row_group(&mut self) -> Result<()> {
-        let Some(group) = self.group.take() else {
+        if self.open_rows.take().is_none() {
             return Ok(());
-        };
-        // A failed hand-over drops the group, which cancels its encoders.
+        }
+        let group = self
+            .encoders
+            .close(self.columns.parquet_schema.num_columns())?;
         if self.flusher()?.queue.send(Flush::Group(group)).is_err() {
             return Err(self.flusher_failure());
         }
@@ -672,13 +747,13 @@ impl<W: Write + Send + 'static> ParquetWriter<W> {
         self.flusher()?;
         let mut rest = batch.clone();
         while rest.num_rows() > 0 {
-            let encoded = self.group.as_ref().map_or(0, |g| g.rows);
+            let encoded = self.open_rows.unwrap_or(0);
             let take = rest.num_rows().min(self.row_group_size - encoded);
             let head = rest.slice(0, take);
             rest = rest.slice(take, rest.num_rows() - take);
             self.encode(&head)?;
-            let group = self.group.as_ref().map_or((0, 0), |g| (g.rows, g.memory()));
-            if group.0 >= self.row_group_size || group.1 >= MAX_ROW_GROUP_MEMORY {
+            let rows = self.open_rows.unwrap_or(0);
+            if rows >= self.row_group_size || self.encoders.memory() >= MAX_ROW_GROUP_MEMORY {
                 self.flush_row_group()?;
             }
         }
@@ -694,7 +769,10 @@ impl<W: Write + Send + 'static> ParquetWriter<W> {
             }
             self.in_flight = false;
         }
-        self.group.as_mut().map_or(Ok(0), RowGroup::measure)
+        match self.open_rows {
+            Some(_) => self.encoders.measure(),
+            None => Ok(0),
+        }
     }
 
     /// Stops the threads after a failure: the file can no longer be completed.
@@ -707,7 +785,11 @@ impl<W: Write + Send + 'static> ParquetWriter<W> {
 
     /// Cancels and joins every thread.
     fn abandon(&mut self) {
-        self.group = None;
+        self.open_rows = None;
+        self.encoders
+            .shared
+            .cancelled
+            .store(true, Ordering::Relaxed);
         if let Some(flusher) = self.flusher.take() {
             flusher.abandoned.store(true, Ordering::Relaxed);
             // The file is abandoned: how its thread ended no longer matters.
@@ -762,19 +844,20 @@ pub(crate) fn open<W: Write + Send + 'static>(
         Arc::new(props.clone()),
     )
     .map_err(parquet_error)?;
-    let leaves = parquet_schema.num_columns().max(1);
     let columns = ColumnWriters::new(&file, props, Arc::new(parquet_schema), schema);
-    let flusher = Flusher::start(file)?;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let threads = schema.fields().len().min(cores * ENCODERS_PER_CORE);
+    let encoders = Encoders::start(threads, &columns.overflowed)?;
+    let flusher = Flusher::start(file)?;
     Ok(Box::new(ParquetWriter {
         flusher: Some(flusher),
+        encoders,
         columns,
         schema: schema.clone(),
-        group: None,
+        open_rows: None,
         groups: 0,
         in_flight: false,
         row_group_size: options.row_group_size,
-        threads: leaves.min(cores * ENCODERS_PER_CORE),
     }))
 }
 
@@ -927,6 +1010,39 @@ mod tests {
         writer.write(&batches[1]).unwrap();
         assert!(writer.buffered_bytes().unwrap() > 0);
         writer.finish().unwrap();
+    }
+
+    /// An encoder thread that fails (here: on a batch whose column is not of the schema's
+    /// type) stops the writer with the reason, not a bare "stopped".
+    #[test]
+    fn encoder_failure_surfaces() {
+        use arrowport_core::arrow::array::{Int64Array, StringArray};
+        use arrowport_core::arrow::datatypes::Field;
+
+        let schema = Arc::new(Schema::new(vec![Field::new("a", DataType::Int64, false)]));
+        let wrong = RecordBatch::try_new(
+            Arc::new(Schema::new(vec![Field::new("a", DataType::Utf8, false)])),
+            vec![Arc::new(StringArray::from(vec!["x"; 100]))],
+        )
+        .unwrap();
+        let right = RecordBatch::try_new(
+            schema.clone(),
+            vec![Arc::new(Int64Array::from(vec![1; 100]))],
+        )
+        .unwrap();
+        let mut writer = open(&schema, &options("1000"), Vec::new()).unwrap();
+        let mut failure = None;
+        for batch in [&wrong, &right, &right, &right, &right] {
+            if let Err(err) = writer.write(batch) {
+                failure = Some(err);
+                break;
+            }
+        }
+        let err = match failure {
+            Some(err) => err,
+            None => writer.finish().expect_err("the bad batch fails the file"),
+        };
+        assert!(err.to_string().contains("Incompatible type"), "{err}");
     }
 
     /// Fails every write after the first `ok` bytes.
