@@ -15,6 +15,8 @@ use arrowport_core::{
 use futures::StreamExt;
 use sha2::{Digest, Sha256};
 
+#[cfg(target_os = "linux")]
+use super::direct::DirectFile;
 use super::writeback::WritebackFile;
 use super::{ensure_replaceable, partial_path, sync_parent};
 use crate::config::WriterOptions;
@@ -147,7 +149,65 @@ pub(crate) struct Written {
     pub sha256: String,
 }
 
-type FileWriter = Box<dyn FormatWriter<HashingWriter<BufWriter<WritebackFile>>>>;
+/// Where an encoded file's bytes go: straight to the disk where the file system allows it,
+/// otherwise through the page cache, written back in the background.
+pub(crate) enum OutputFile {
+    #[cfg(target_os = "linux")]
+    Direct(DirectFile),
+    Buffered(BufWriter<WritebackFile>),
+}
+
+impl OutputFile {
+    /// Direct writes through a `buffer`-byte block, if the file system of `path` (opened as
+    /// `file`) supports them: for a large file written sequentially.
+    pub(crate) fn direct(path: &Path, file: File, buffer: usize) -> io::Result<Self> {
+        #[cfg(target_os = "linux")]
+        let file = match DirectFile::open(path, file, buffer)? {
+            Ok(direct) => return Ok(OutputFile::Direct(direct)),
+            Err(file) => file,
+        };
+        #[cfg(not(target_os = "linux"))]
+        let _ = path;
+        Ok(Self::buffered(file, buffer))
+    }
+
+    /// Buffered writes through a `buffer`-byte buffer: for files that may stay small.
+    pub(crate) fn buffered(file: File, buffer: usize) -> Self {
+        OutputFile::Buffered(BufWriter::with_capacity(buffer, WritebackFile::new(file)))
+    }
+
+    /// Writes what is buffered and makes the whole file durable.
+    fn finish(self) -> io::Result<()> {
+        match self {
+            #[cfg(target_os = "linux")]
+            OutputFile::Direct(file) => file.finish(),
+            OutputFile::Buffered(buffered) => {
+                let file = buffered.into_inner().map_err(|e| e.into_error())?;
+                file.finish()
+            }
+        }
+    }
+}
+
+impl Write for OutputFile {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            #[cfg(target_os = "linux")]
+            OutputFile::Direct(file) => file.write(buf),
+            OutputFile::Buffered(file) => file.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            #[cfg(target_os = "linux")]
+            OutputFile::Direct(file) => file.flush(),
+            OutputFile::Buffered(file) => file.flush(),
+        }
+    }
+}
+
+type FileWriter = Box<dyn FormatWriter<HashingWriter<OutputFile>>>;
 
 /// A file being encoded: format writer → hashing writer → buffer → file (synced as it grows).
 pub(crate) struct EncodedFile {
@@ -158,14 +218,12 @@ pub(crate) struct EncodedFile {
 
 impl EncodedFile {
     pub(crate) fn new(
-        file: File,
+        file: OutputFile,
         format: Format,
         schema: &SchemaRef,
         options: &WriterOptions,
-        buffer: usize,
     ) -> Result<Self> {
-        let file = WritebackFile::new(file);
-        let out = HashingWriter::hashing(BufWriter::with_capacity(buffer, file));
+        let out = HashingWriter::hashing(file);
         let bytes = out.counter();
         let writer = format::open(format, schema, options, out)?;
         Ok(EncodedFile {
@@ -195,8 +253,7 @@ impl EncodedFile {
     /// Writes the trailer, flushes and fsyncs.
     pub(crate) fn finish(self, path: &Path) -> Result<Written> {
         let io_err = |e: io::Error| Error::io(format!("cannot write `{}`", path.display()), e);
-        let (buffered, sha256) = self.writer.finish()?.into_parts();
-        let file = buffered.into_inner().map_err(|e| io_err(e.into_error()))?;
+        let (file, sha256) = self.writer.finish()?.into_parts();
         file.finish().map_err(io_err)?;
         Ok(Written {
             rows: self.rows,
@@ -217,7 +274,9 @@ pub(crate) async fn write(
 ) -> Result<WriteSummary> {
     let partial = partial_path(target);
     let (guard, file) = PartialFile::create(partial.clone())?;
-    let mut out = EncodedFile::new(file, format, &input.schema(), options, FILE_BUFFER)?;
+    let file = OutputFile::direct(&partial, file, FILE_BUFFER)
+        .map_err(|e| Error::io(format!("cannot open `{}`", partial.display()), e))?;
+    let mut out = EncodedFile::new(file, format, &input.schema(), options)?;
     while let Some(batch) = input.next().await {
         let batch = batch?;
         cx.check_cancelled()?;

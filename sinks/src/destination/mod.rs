@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 
 use arrowport_core::{Error, Result};
 
+#[cfg(target_os = "linux")]
+mod direct;
 pub(crate) mod directory;
 pub(crate) mod file;
 pub(crate) mod partition;
