@@ -1,5 +1,6 @@
 //! What the user asked to read: columns, row limit, batch size, parallelism.
 
+use arrow::datatypes::{DataType, Schema};
 use serde::Serialize;
 
 /// A read request handed to [`crate::ExportSource::plan`] and [`crate::ExportSource::open`].
@@ -48,6 +49,21 @@ impl Scan {
     pub fn parallelism_or(&self, cx: &crate::Context) -> usize {
         self.parallelism.unwrap_or_else(|| cx.parallelism()).max(1)
     }
+}
+
+/// Bytes a row of `schema` takes in memory, roughly: exact for fixed-width values and
+/// fixed-size lists (embedding vectors), 32 bytes guessed for each string, list or other
+/// variable-width value. Sources size their batches and requests with it.
+pub fn estimated_row_width(schema: &Schema) -> usize {
+    fn width(ty: &DataType) -> usize {
+        match ty {
+            DataType::FixedSizeList(item, n) => {
+                width(item.data_type()) * usize::try_from(*n).unwrap_or(0)
+            }
+            ty => ty.primitive_width().unwrap_or(32),
+        }
+    }
+    schema.fields().iter().map(|f| width(f.data_type())).sum()
 }
 
 /// A part of a source that can be read independently of the others.

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use arrow::datatypes::{Schema, SchemaRef};
 use arrowport_core::options::{CredentialVars, env_credentials, suggestion};
 use arrowport_core::progress::ProgressEvent;
+use arrowport_core::scan::estimated_row_width;
 use arrowport_core::stream::ordered_parallel;
 use arrowport_core::{
     Context, Error, ExportSource, RecordBatchStreamAdapter, Result, Scan,
@@ -283,12 +284,7 @@ impl Projection {
     /// Rows per tunnel request: `split_rows`, or about [`TARGET_REQUEST_BYTES`] of body.
     fn split_rows(&self, config: &Config) -> u64 {
         config.split_rows.unwrap_or_else(|| {
-            let width: u64 = self
-                .output
-                .fields()
-                .iter()
-                .map(|f| estimated_width(f.data_type()))
-                .sum();
+            let width = estimated_row_width(&self.output) as u64;
             (TARGET_REQUEST_BYTES / width.max(1)).clamp(4096, 1 << 20)
         })
     }
@@ -358,11 +354,6 @@ impl Projection {
             mapping: conn.mapping.clone(),
         })
     }
-}
-
-/// Bytes a value of `ty` takes on the wire, roughly (strings and nested values guessed).
-fn estimated_width(ty: &arrow::datatypes::DataType) -> u64 {
-    ty.primitive_width().map(|w| w as u64).unwrap_or(32)
 }
 
 /// `(start, count)` pieces of `0..rows`, each at most `step` rows.

@@ -3,9 +3,10 @@
 
 use std::sync::Arc;
 
-use arrow::datatypes::{DataType, Schema, SchemaRef};
+use arrow::datatypes::{Schema, SchemaRef};
 use arrowport_core::options::{CredentialVars, env_credentials, suggestion};
 use arrowport_core::pipeline::project_schema;
+use arrowport_core::scan::estimated_row_width;
 use arrowport_core::stream::ordered_parallel;
 use arrowport_core::{
     Context, Error, ExportSource, RecordBatchStreamAdapter, Result, Scan,
@@ -180,24 +181,8 @@ impl ExportSource for VikingDbSource {
 /// Rows per batch for `schema`: [`BATCH_BYTES`] worth, in whole thousands of rows. A
 /// 128-dimension vector alone takes 512 bytes a row; a 1024-dimension one, 4 KiB.
 fn batch_rows(schema: &Schema) -> usize {
-    let row: usize = schema
-        .fields()
-        .iter()
-        .map(|f| estimated_width(f.data_type()))
-        .sum();
-    let rows = BATCH_BYTES / row.max(1);
+    let rows = BATCH_BYTES / estimated_row_width(schema).max(1);
     (rows / 1024 * 1024).clamp(BATCH_ROWS.0, BATCH_ROWS.1)
-}
-
-/// Bytes a value of `ty` takes in memory, roughly: exact for fixed-width values and vectors,
-/// a guess for strings, lists and sparse vectors.
-fn estimated_width(ty: &DataType) -> usize {
-    match ty {
-        DataType::FixedSizeList(item, n) => {
-            estimated_width(item.data_type()) * usize::try_from(*n).unwrap_or(0)
-        }
-        ty => ty.primitive_width().unwrap_or(32),
-    }
 }
 
 /// Credentials from the environment variables the config names (the SDK's by default).
@@ -239,7 +224,7 @@ fn check_filter_fields(config: &Config, info: &CollectionInfo) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use arrow::datatypes::{Field, Schema};
+    use arrow::datatypes::{DataType, Field, Schema};
 
     use super::*;
 
