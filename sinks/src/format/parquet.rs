@@ -339,6 +339,11 @@ impl Encoders {
         })
     }
 
+    /// Makes the threads skip the jobs still queued: the file is being abandoned.
+    fn cancel(&self) {
+        self.shared.cancelled.store(true, Ordering::Relaxed);
+    }
+
     /// Asks every thread to close the open row group of `leaves` leaf columns.
     fn close(&self, leaves: usize) -> Result<Closing> {
         let mut replies = Vec::with_capacity(self.threads.len());
@@ -358,7 +363,7 @@ impl Encoders {
 
 impl Drop for Encoders {
     fn drop(&mut self) {
-        self.shared.cancelled.store(true, Ordering::Relaxed);
+        self.cancel();
         for encoder in self.threads.drain(..) {
             drop(encoder.jobs);
             // The writer is gone: how its threads ended no longer matters.
@@ -786,10 +791,7 @@ impl<W: Write + Send + 'static> ParquetWriter<W> {
     /// Cancels and joins every thread.
     fn abandon(&mut self) {
         self.open_rows = None;
-        self.encoders
-            .shared
-            .cancelled
-            .store(true, Ordering::Relaxed);
+        self.encoders.cancel();
         if let Some(flusher) = self.flusher.take() {
             flusher.abandoned.store(true, Ordering::Relaxed);
             // The file is abandoned: how its thread ended no longer matters.
