@@ -12,7 +12,7 @@
 //! with the client-side schema (built from the session schema). [`frame`] / [`encode_batches`]
 //! produce the same format for uploads.
 
-use std::io::{self, Read};
+use std::io::{self, BufRead, Read};
 
 use arrow::array::RecordBatch;
 use arrow::buffer::Buffer;
@@ -48,7 +48,8 @@ fn frame_error(msg: String) -> io::Error {
 }
 
 /// Strips the tunnel framing from a byte stream frame by frame, verifying every CRC; a frame's
-/// data is handed out only after its CRC matched.
+/// data is handed out only after its CRC matched. Frames are copied from the reader's buffer
+/// straight onto the output, which is never zero-filled first.
 #[derive(Debug)]
 pub struct FramedReader<R> {
     inner: R,
@@ -67,7 +68,7 @@ enum FrameState {
     Done,
 }
 
-impl<R: Read> FramedReader<R> {
+impl<R: BufRead> FramedReader<R> {
     /// A reader of the framed body `inner` (already decompressed).
     pub fn new(inner: R) -> Self {
         FramedReader {
@@ -122,9 +123,8 @@ impl<R: Read> FramedReader<R> {
             FrameState::Body => {}
         }
         let start = out.len();
-        let want = self.chunk + 4;
-        out.resize(start + want, 0);
-        let verified = self.verify(&mut out[start..]);
+        let got = append_up_to(&mut self.inner, out, self.chunk + 4)?;
+        let verified = self.verify(&out[start..], got == self.chunk + 4);
         match verified {
             Ok(data_len) => out.truncate(start + data_len),
             Err(_) => out.truncate(start),
@@ -132,9 +132,9 @@ impl<R: Read> FramedReader<R> {
         verified.map(drop)
     }
 
-    /// Fills `frame` (chunk size + 4 bytes) from the stream and checks it; the data length.
-    fn verify(&mut self, frame: &mut [u8]) -> io::Result<usize> {
-        let got = read_full(&mut self.inner, frame)?;
+    /// Checks one frame as read (`full`: as long as a chunk plus its CRC); the data length.
+    fn verify(&mut self, frame: &[u8], full: bool) -> io::Result<usize> {
+        let got = frame.len();
         if got < 4 {
             return Err(frame_error(format!(
                 "Arrow tunnel body truncated after {} payload bytes (no final CRC)",
@@ -146,7 +146,7 @@ impl<R: Read> FramedReader<R> {
         let wire = u32::from_be_bytes(frame[data_len..got].try_into().expect("4 bytes"));
         // With CRC instructions a second pass is cheaper than combining chunk CRCs.
         self.whole = append(self.whole, data);
-        if got == frame.len() {
+        if full {
             let crc = crc32c(data);
             if crc != wire {
                 return Err(frame_error(format!(
@@ -183,9 +183,29 @@ fn read_full(inner: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
     Ok(got)
 }
 
+/// Appends up to `max` bytes of `inner` to `out`, fewer only at its end; how many.
+fn append_up_to(inner: &mut impl BufRead, out: &mut Vec<u8>, max: usize) -> io::Result<usize> {
+    let mut got = 0;
+    while got < max {
+        let available = match inner.fill_buf() {
+            Ok(b) => b,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if available.is_empty() {
+            break;
+        }
+        let n = available.len().min(max - got);
+        out.extend_from_slice(&available[..n]);
+        inner.consume(n);
+        got += n;
+    }
+    Ok(got)
+}
+
 /// Appends the verified payload of a framed stream to `out`, frame by frame, without an
 /// intermediate copy. On failure `out` holds every frame verified before it.
-pub fn unframe_into(input: impl Read, out: &mut Vec<u8>) -> io::Result<u64> {
+pub fn unframe_into(input: impl BufRead, out: &mut Vec<u8>) -> io::Result<u64> {
     let mut framing = FramedReader::new(input);
     while !framing.is_complete() {
         framing.next_frame_into(out)?;
@@ -276,7 +296,7 @@ impl std::fmt::Debug for ArrowFrameReader {
 impl ArrowFrameReader {
     /// A reader of the framed body `input` (already decompressed) with batches of `schema`;
     /// `size_hint` is the expected payload size, to allocate it once.
-    pub fn new(input: impl Read, schema: SchemaRef, size_hint: usize) -> Result<Self> {
+    pub fn new(input: impl BufRead, schema: SchemaRef, size_hint: usize) -> Result<Self> {
         let mut decoder = StreamDecoder::new();
         let mut prefix = Buffer::from_vec(schema_message(&schema)?);
         decoder.decode(&mut prefix).map_err(map_arrow)?;

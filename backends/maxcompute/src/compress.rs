@@ -3,7 +3,7 @@
 //! Compression wraps the whole record stream or the whole Arrow-framed body; decompress first,
 //! then decode.
 
-use std::io::{self, BufReader, Read, Write};
+use std::io::{self, BufRead, BufReader, Read, Write};
 
 use arrowport_core::{Error, ErrorKind, Result};
 
@@ -55,16 +55,21 @@ impl Compression {
         }
     }
 
-    /// Wraps `input` so that reading yields the decompressed bytes.
-    pub fn decoder<'a, R: Read + 'a>(self, input: R) -> Result<Box<dyn Read + 'a>> {
+    /// Wraps `input` so that reading yields the decompressed bytes; buffered, so that frames
+    /// can be copied out of it without a zero-filled destination.
+    pub fn decoder<'a, R: BufRead + 'a>(self, input: R) -> Result<Box<dyn BufRead + 'a>> {
         Ok(match self {
             Compression::None => Box::new(input),
-            Compression::Deflate => Box::new(flate2::read::ZlibDecoder::new(input)),
-            Compression::Zstd => Box::new(
-                zstd::stream::read::Decoder::with_buffer(BufReader::new(input))
+            Compression::Deflate => {
+                Box::new(BufReader::new(flate2::bufread::ZlibDecoder::new(input)))
+            }
+            Compression::Zstd => Box::new(BufReader::new(
+                zstd::stream::read::Decoder::with_buffer(input)
                     .map_err(|e| Error::io("cannot start a zstd decoder", e))?,
-            ),
-            Compression::Lz4Frame => Box::new(lz4_flex::frame::FrameDecoder::new(input)),
+            )),
+            Compression::Lz4Frame => {
+                Box::new(BufReader::new(lz4_flex::frame::FrameDecoder::new(input)))
+            }
         })
     }
 

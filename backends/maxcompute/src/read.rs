@@ -3,7 +3,7 @@
 //! connection breaks, and assembled into batches of the announced schema.
 
 use std::collections::VecDeque;
-use std::io::{self, Read};
+use std::io::{self, BufRead, Read};
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, RecordBatch, RecordBatchOptions, StringArray, UInt32Array};
@@ -14,7 +14,7 @@ use arrowport_core::http::transport_error;
 use arrowport_core::progress::ProgressEvent;
 use arrowport_core::retry::sleep_or_cancel;
 use arrowport_core::{Context, Error, ErrorKind, Result};
-use bytes::Bytes;
+use bytes::{Buf, Bytes};
 use futures::stream::{self, BoxStream, StreamExt};
 
 use crate::NAME;
@@ -305,17 +305,28 @@ impl Chunks {
 
 impl Read for Chunks {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        while let Some(front) = self.chunks.front_mut() {
-            if front.is_empty() {
-                self.chunks.pop_front();
-                continue;
-            }
-            let n = buf.len().min(front.len());
-            buf[..n].copy_from_slice(&front.split_to(n));
-            self.len -= n;
-            return Ok(n);
+        let front = self.fill_buf()?;
+        let n = buf.len().min(front.len());
+        buf[..n].copy_from_slice(&front[..n]);
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+/// The chunks are the buffer: a frame is copied once, from the chunk it arrived in.
+impl BufRead for Chunks {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        while self.chunks.front().is_some_and(Bytes::is_empty) {
+            self.chunks.pop_front();
         }
-        Ok(0)
+        Ok(self.chunks.front().map_or(&[], |front| &front[..]))
+    }
+
+    fn consume(&mut self, n: usize) {
+        if let Some(front) = self.chunks.front_mut() {
+            front.advance(n);
+            self.len -= n;
+        }
     }
 }
 
