@@ -11,6 +11,8 @@ use crate::config::WriterOptions;
 
 #[cfg(feature = "csv")]
 mod csv;
+#[cfg(feature = "parquet")]
+mod dictionary;
 #[cfg(feature = "ipc")]
 mod ipc;
 #[cfg(feature = "json")]

@@ -1,8 +1,8 @@
 //! Parquet output through parquet-rs: its Arrow column writers, driven in parallel.
 //!
 //! Defaults follow pyarrow's `write_table`: zstd (level 1), 1 048 576-row row groups,
-//! dictionary encoding (not tried again on a column whose dictionary overflowed in an earlier
-//! row group), column chunk statistics. Memory stays bounded by two row groups: the
+//! dictionary encoding (not tried again on a column whose dictionary overflowed or did not
+//! pay in an earlier row group), column chunk statistics. Memory stays bounded by two row groups: the
 //! writer keeps the open row group's encoded, compressed pages and hands them to a flusher
 //! thread when the group is full, by rows or at [`MAX_ROW_GROUP_MEMORY`]; the next group fills
 //! while that one is appended.
@@ -24,13 +24,14 @@ use parquet::arrow::arrow_writer::{
     ArrowColumnChunk, ArrowColumnWriter, ArrowRowGroupWriterFactory, compute_leaves,
 };
 use parquet::arrow::{ArrowSchemaConverter, ArrowWriter, add_encoded_arrow_schema_to_metadata};
-use parquet::basic::{Compression as Codec, Encoding, GzipLevel, PageType, ZstdLevel};
+use parquet::basic::{Compression as Codec, GzipLevel, ZstdLevel};
 use parquet::errors::ParquetError;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::file::writer::SerializedFileWriter;
 use parquet::schema::types::{SchemaDescPtr, SchemaDescriptor};
 
 use super::FormatWriter;
+use super::dictionary::{PlainSize, leaf_arrays};
 use crate::config::{Compression, WriterOptions};
 
 /// Rejects what `ArrowWriter` cannot write, naming every such column. Unions are caught here
@@ -190,7 +191,14 @@ type Chunks = Vec<(usize, ArrowColumnChunk)>;
 /// encoders instead of falling on the writer.
 struct Column {
     field: FieldRef,
-    leaves: Vec<(usize, ArrowColumnWriter)>,
+    leaves: Vec<Leaf>,
+}
+
+/// A leaf column's writer, with what its values would take plainly encoded so far.
+struct Leaf {
+    index: usize,
+    writer: ArrowColumnWriter,
+    plain: PlainSize,
 }
 
 /// The first failure of any encoder thread, kept for whoever notices that one stopped.
@@ -241,7 +249,7 @@ struct Encoders {
 }
 
 impl Encoders {
-    fn start(count: usize, overflowed: &Arc<[AtomicBool]>) -> Result<Self> {
+    fn start(count: usize, declined: &Arc<[AtomicBool]>) -> Result<Self> {
         let mut encoders = Encoders {
             threads: Vec::with_capacity(count),
             shared: Arc::default(),
@@ -249,12 +257,12 @@ impl Encoders {
         for index in 0..count.max(1) {
             let (jobs, queue) = sync_channel(ENCODER_QUEUE);
             let memory = Arc::new(AtomicUsize::new(0));
-            let (held, shared, overflowed) =
-                (memory.clone(), encoders.shared.clone(), overflowed.clone());
+            let (held, shared, declined) =
+                (memory.clone(), encoders.shared.clone(), declined.clone());
             // On failure `encoders` is dropped, which joins the threads already started.
             let thread = std::thread::Builder::new()
                 .name(format!("parquet-encoder-{index}"))
-                .spawn(move || encode(queue, &held, &shared, &overflowed))
+                .spawn(move || encode(queue, &held, &shared, &declined))
                 .map_err(|e| Error::io("cannot start a parquet encoder thread", e))?;
             encoders.threads.push(Encoder {
                 jobs,
@@ -287,9 +295,13 @@ impl Encoders {
                 leaves: Vec::new(),
             })
             .collect();
-        for (leaf, writer) in writers.into_iter().enumerate() {
-            let root = parquet_schema.get_column_root_idx(leaf);
-            columns[root].leaves.push((leaf, writer));
+        for (index, writer) in writers.into_iter().enumerate() {
+            let root = parquet_schema.get_column_root_idx(index);
+            columns[root].leaves.push(Leaf {
+                index,
+                writer,
+                plain: PlainSize::new(&parquet_schema.column(index)),
+            });
         }
         let threads = self.threads.len();
         let mut owned: Vec<Vec<Column>> = (0..threads).map(|_| Vec::new()).collect();
@@ -375,13 +387,13 @@ impl Drop for Encoders {
 /// The body of an encoder thread: does jobs until the writer hangs up or is abandoned. A
 /// failure (or a panic) is recorded before the job and the queue are dropped: whoever finds
 /// a channel closed then finds the reason.
-fn encode(jobs: Receiver<Job>, memory: &AtomicUsize, shared: &Shared, overflowed: &[AtomicBool]) {
+fn encode(jobs: Receiver<Job>, memory: &AtomicUsize, shared: &Shared, declined: &[AtomicBool]) {
     let mut columns: Vec<Column> = Vec::new();
     for mut job in &jobs {
         if shared.cancelled.load(Ordering::Relaxed) {
             return;
         }
-        let run = || work(&mut job, &mut columns, memory, overflowed);
+        let run = || work(&mut job, &mut columns, memory, declined);
         let err = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)) {
             Ok(Ok(())) => continue,
             Ok(Err(err)) => parquet_error(err),
@@ -397,23 +409,25 @@ fn work(
     job: &mut Job,
     columns: &mut Vec<Column>,
     memory: &AtomicUsize,
-    overflowed: &[AtomicBool],
+    declined: &[AtomicBool],
 ) -> parquet::errors::Result<()> {
     match job {
         Job::Open(owned) => *columns = std::mem::take(owned),
         Job::Write(arrays) => {
             for (column, array) in columns.iter_mut().zip(arrays.iter()) {
-                let leaves = compute_leaves(&column.field, array)?;
-                for ((_, writer), leaf) in column.leaves.iter_mut().zip(&leaves) {
-                    writer.write(leaf)?;
+                let levels = compute_leaves(&column.field, array)?;
+                let values = leaf_arrays(array).filter(|v| v.len() == column.leaves.len());
+                for (i, (leaf, levels)) in column.leaves.iter_mut().zip(&levels).enumerate() {
+                    leaf.writer.write(levels)?;
+                    leaf.plain.add(values.as_ref().map(|v| &v[i]));
                 }
             }
-            let held = writers(columns).map(|(_, w)| w.memory_size()).sum();
+            let held = writers(columns).map(ArrowColumnWriter::memory_size).sum();
             memory.store(held, Ordering::Relaxed);
         }
         Job::Measure(reply) => {
             let bytes = writers(columns)
-                .map(|(_, w)| w.get_estimated_total_bytes())
+                .map(ArrowColumnWriter::get_estimated_total_bytes)
                 .sum();
             // The writer may have stopped waiting (it is being dropped).
             let _ = reply.send(bytes);
@@ -422,12 +436,12 @@ fn work(
             let chunks = std::mem::take(columns)
                 .into_iter()
                 .flat_map(|column| column.leaves)
-                .map(|(leaf, writer)| {
-                    let chunk = writer.close()?;
-                    if dictionary_overflowed(&chunk) {
-                        overflowed[leaf].store(true, Ordering::Relaxed);
+                .map(|leaf| {
+                    let chunk = leaf.writer.close()?;
+                    if leaf.plain.declines(&chunk) {
+                        declined[leaf.index].store(true, Ordering::Relaxed);
                     }
-                    Ok((leaf, chunk))
+                    Ok((leaf.index, chunk))
                 })
                 .collect::<parquet::errors::Result<Chunks>>()?;
             memory.store(0, Ordering::Relaxed);
@@ -439,27 +453,11 @@ fn work(
 }
 
 /// Every leaf writer of `columns`.
-fn writers(columns: &[Column]) -> impl Iterator<Item = &(usize, ArrowColumnWriter)> {
-    columns.iter().flat_map(|c| &c.leaves)
-}
-
-/// Whether the chunk started with a dictionary and fell back to plain pages when the
-/// dictionary outgrew its page size limit.
-fn dictionary_overflowed(chunk: &ArrowColumnChunk) -> bool {
-    let Some(stats) = chunk.close().metadata.page_encoding_stats() else {
-        return false;
-    };
-    let dictionary = stats
+fn writers(columns: &[Column]) -> impl Iterator<Item = &ArrowColumnWriter> {
+    columns
         .iter()
-        .any(|s| s.page_type == PageType::DICTIONARY_PAGE);
-    let plain_data = stats.iter().any(|s| {
-        matches!(s.page_type, PageType::DATA_PAGE | PageType::DATA_PAGE_V2)
-            && !matches!(
-                s.encoding,
-                Encoding::RLE_DICTIONARY | Encoding::PLAIN_DICTIONARY
-            )
-    });
-    dictionary && plain_data
+        .flat_map(|c| &c.leaves)
+        .map(|leaf| &leaf.writer)
 }
 
 /// A row group whose columns the encoder threads are closing.
@@ -593,19 +591,19 @@ fn panicked(thread: &str, panic: &(dyn std::any::Any + Send)) -> Error {
     )
 }
 
-/// Makes each row group's column writers. A leaf whose dictionary overflowed in a closed row
-/// group (unique ids, timestamps, measurements) is written plain from the start in the row
-/// groups created after that (the second row group waits for the first one's verdicts): it
-/// would overflow again, and hashing a megabyte of its values per row group only to throw the
-/// dictionary away costs about a fifth of the encoding time. The file's other choices are
-/// kept as they are.
+/// Makes each row group's column writers. A leaf whose dictionary was declined in a closed
+/// row group (see [`PlainSize::declines`]: unique ids, timestamps, measurements) is written
+/// plain from the start in the row groups created after that (the second row group waits for
+/// the first one's verdicts): hashing its values per row group only to throw the dictionary
+/// away, or to keep one no smaller than the values, costs a fifth of the encoding time or
+/// more. The file's other choices are kept as they are.
 struct ColumnWriters {
     factory: ArrowRowGroupWriterFactory,
     props: WriterProperties,
     parquet_schema: SchemaDescPtr,
     arrow_schema: SchemaRef,
     /// Set by the encoder threads, one flag per leaf.
-    overflowed: Arc<[AtomicBool]>,
+    declined: Arc<[AtomicBool]>,
     /// The leaves `factory` already writes plain.
     plain: Vec<bool>,
 }
@@ -623,22 +621,22 @@ impl ColumnWriters {
             props,
             parquet_schema,
             arrow_schema: arrow_schema.clone(),
-            overflowed: (0..leaves).map(|_| AtomicBool::new(false)).collect(),
+            declined: (0..leaves).map(|_| AtomicBool::new(false)).collect(),
             plain: vec![false; leaves],
         }
     }
 
     fn create(&mut self, row_group: usize) -> Result<Vec<ArrowColumnWriter>> {
-        let overflowed: Vec<bool> = self
-            .overflowed
+        let declined: Vec<bool> = self
+            .declined
             .iter()
             .map(|f| f.load(Ordering::Relaxed))
             .collect();
-        if overflowed != self.plain {
+        if declined != self.plain {
             let columns = self.parquet_schema.columns();
             let props = columns
                 .iter()
-                .zip(&overflowed)
+                .zip(&declined)
                 .filter(|(_, plain)| **plain)
                 .fold(self.props.clone().into_builder(), |b, (column, _)| {
                     b.set_column_dictionary_enabled(column.path().clone(), false)
@@ -653,7 +651,7 @@ impl ColumnWriters {
             )
             .map_err(parquet_error)?;
             self.factory = ArrowRowGroupWriterFactory::new(&carrier, self.arrow_schema.clone());
-            self.plain = overflowed;
+            self.plain = declined;
         }
         self.factory
             .create_column_writers(row_group)
@@ -849,7 +847,7 @@ pub(crate) fn open<W: Write + Send + 'static>(
     let columns = ColumnWriters::new(&file, props, Arc::new(parquet_schema), schema);
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let threads = schema.fields().len().min(cores * ENCODERS_PER_CORE);
-    let encoders = Encoders::start(threads, &columns.overflowed)?;
+    let encoders = Encoders::start(threads, &columns.declined)?;
     let flusher = Flusher::start(file)?;
     Ok(Box::new(ParquetWriter {
         flusher: Some(flusher),
@@ -972,6 +970,87 @@ mod tests {
             dictionary(0, 1) && dictionary(1, 1),
             "a small dictionary is kept"
         );
+        let read: Vec<RecordBatch> = reader.build().unwrap().map(|b| b.unwrap()).collect();
+        let read = concat_batches(&schema, &read).unwrap();
+        assert_eq!(read, concat_batches(&schema, &batches).unwrap());
+    }
+
+    /// A dictionary that fits but is no smaller than the plain values (unique values in a
+    /// row group small enough for them) is not attempted again; one that pays is kept, flat
+    /// or in a list; every value reads back.
+    #[test]
+    fn dictionaries_that_do_not_pay_are_not_attempted_again() {
+        use arrowport_core::arrow::array::{Float32Array, Int64Array, ListArray, StringArray};
+        use arrowport_core::arrow::buffer::{NullBuffer, OffsetBuffer};
+        use arrowport_core::arrow::datatypes::Field;
+        use parquet::basic::Encoding;
+
+        let item = Arc::new(Field::new("item", DataType::Float32, true));
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("unique", DataType::Int64, false),
+            Field::new("few", DataType::Utf8, true),
+            Field::new("scores", DataType::List(item.clone()), true),
+            Field::new("levels", DataType::List(item.clone()), true),
+        ]));
+        // 20,000-row groups: 160 KB of distinct ids fit the 1 MiB dictionary page.
+        let batches: Vec<RecordBatch> = (0..4i64)
+            .map(|b| {
+                let ids: Vec<i64> = (b * 10_000..(b + 1) * 10_000).collect();
+                let few = ids.iter().map(|i| ["a", "b", "c"][(*i % 3) as usize]);
+                let unique = ids.iter().flat_map(|i| [*i as f32, -(*i as f32)]);
+                let repeated = ids.iter().flat_map(|i| [(*i % 4) as f32, 0.5]);
+                // As a Parquet reader hands them over: a bitmap with no null in it.
+                let list = |values: Vec<f32>| -> ArrayRef {
+                    let len = values.len();
+                    let values = Float32Array::new(values.into(), Some(NullBuffer::new_valid(len)));
+                    Arc::new(ListArray::new(
+                        item.clone(),
+                        OffsetBuffer::from_lengths(vec![2; len / 2]),
+                        Arc::new(values),
+                        None,
+                    ))
+                };
+                RecordBatch::try_new(
+                    schema.clone(),
+                    vec![
+                        Arc::new(Int64Array::from(ids.clone())),
+                        Arc::new(StringArray::from_iter_values(few)),
+                        list(unique.collect()),
+                        list(repeated.collect()),
+                    ],
+                )
+                .unwrap()
+            })
+            .collect();
+        let mut writer = open(&schema, &options("20000"), Vec::new()).unwrap();
+        for b in &batches {
+            writer.write(b).unwrap();
+        }
+        let file = tempfile::tempfile().unwrap();
+        std::io::Write::write_all(&mut &file, &writer.finish().unwrap()).unwrap();
+        let reader = ParquetRecordBatchReaderBuilder::try_new(file).unwrap();
+        let dictionary = |group: usize, column: usize| {
+            reader
+                .metadata()
+                .row_group(group)
+                .column(column)
+                .encodings()
+                .any(|e| e == Encoding::RLE_DICTIONARY)
+        };
+        assert_eq!(reader.metadata().num_row_groups(), 2);
+        for unpaid in [0, 2] {
+            assert!(dictionary(0, unpaid), "the first row group tries it");
+            assert!(
+                !dictionary(1, unpaid),
+                "the second writes column {unpaid} plain"
+            );
+        }
+        for paid in [1, 3] {
+            assert!(
+                dictionary(0, paid) && dictionary(1, paid),
+                "column {paid} keeps it"
+            );
+        }
         let read: Vec<RecordBatch> = reader.build().unwrap().map(|b| b.unwrap()).collect();
         let read = concat_batches(&schema, &read).unwrap();
         assert_eq!(read, concat_batches(&schema, &batches).unwrap());
