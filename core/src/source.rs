@@ -47,7 +47,8 @@ pub struct FileSummary {
     pub path: PathBuf,
     pub rows: u64,
     pub bytes: u64,
-    /// Lower-case hex SHA-256 of the file's bytes.
+    /// Lower-case hex SHA-256 of the file's bytes, where a manifest records it (the parts of
+    /// a directory); empty otherwise.
     pub sha256: String,
 }
 

@@ -23,12 +23,15 @@ pub async fn run(job: ExportJob, cx: Context, renderer: Arc<Renderer>, out: Outp
     }
     if out.verbose {
         for f in &summary.write.files {
+            let sha256 = match f.sha256.as_str() {
+                "" => String::new(),
+                hash => format!("  sha256 {hash}"),
+            };
             eprintln!(
-                "  {}  {} rows  {} bytes  sha256 {}",
+                "  {}  {} rows  {} bytes{sha256}",
                 f.path.display(),
                 f.rows,
-                f.bytes,
-                f.sha256
+                f.bytes
             );
         }
     }

@@ -14,7 +14,7 @@ use arrowport_core::{
 };
 use futures::StreamExt;
 
-use super::file::{EncodedFile, FILE_BUFFER, OutputFile};
+use super::file::{EncodedFile, FILE_BUFFER, HashingWriter, OutputFile};
 use super::partition::{PartitionKey, Partitioner, directory_of};
 use super::{ensure_replaceable, partial_path, sync_dir, sync_parent};
 use crate::config::Settings;
@@ -284,7 +284,7 @@ impl<'a> Parts<'a> {
                 let file = File::create(&path)
                     .map_err(|err| Error::io(format!("cannot create `{}`", path.display()), err))?;
                 let file = EncodedFile::new(
-                    OutputFile::buffered(file, self.buffer),
+                    HashingWriter::hashing(OutputFile::buffered(file, self.buffer)),
                     self.format,
                     self.partitioner.data_schema(),
                     &self.settings.writer,

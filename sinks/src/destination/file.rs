@@ -102,7 +102,9 @@ impl<W: Write> HashingWriter<W> {
         }
     }
 
-    /// Counts only: for standard output, where nobody can verify a checksum.
+    /// Counts only: for outputs without a manifest to record a checksum in (one file,
+    /// standard output), where hashing would cost a twentieth of the export for a value
+    /// nobody reads; `sha256sum` gives it to whoever wants it.
     pub(crate) fn counting(inner: W) -> Self {
         HashingWriter {
             inner,
@@ -209,7 +211,8 @@ impl Write for OutputFile {
 
 type FileWriter = Box<dyn FormatWriter<HashingWriter<OutputFile>>>;
 
-/// A file being encoded: format writer → hashing writer → buffer → file (synced as it grows).
+/// A file being encoded: format writer → counting (and maybe hashing) writer → buffer → file
+/// (synced as it grows).
 pub(crate) struct EncodedFile {
     writer: FileWriter,
     bytes: ByteCount,
@@ -218,12 +221,11 @@ pub(crate) struct EncodedFile {
 
 impl EncodedFile {
     pub(crate) fn new(
-        file: OutputFile,
+        out: HashingWriter<OutputFile>,
         format: Format,
         schema: &SchemaRef,
         options: &WriterOptions,
     ) -> Result<Self> {
-        let out = HashingWriter::hashing(file);
         let bytes = out.counter();
         let writer = format::open(format, schema, options, out)?;
         Ok(EncodedFile {
@@ -276,7 +278,8 @@ pub(crate) async fn write(
     let (guard, file) = PartialFile::create(partial.clone())?;
     let file = OutputFile::direct(&partial, file, FILE_BUFFER)
         .map_err(|e| Error::io(format!("cannot open `{}`", partial.display()), e))?;
-    let mut out = EncodedFile::new(file, format, &input.schema(), options)?;
+    let out = HashingWriter::counting(file);
+    let mut out = EncodedFile::new(out, format, &input.schema(), options)?;
     while let Some(batch) = input.next().await {
         let batch = batch?;
         cx.check_cancelled()?;
