@@ -882,6 +882,33 @@ mod tests {
             .writer
     }
 
+    /// Writes `batches` in row groups of `row_group_size` rows and opens the file to read.
+    fn written(
+        schema: &SchemaRef,
+        batches: &[RecordBatch],
+        row_group_size: &str,
+    ) -> ParquetRecordBatchReaderBuilder<std::fs::File> {
+        let mut writer = open(schema, &options(row_group_size), Vec::new()).unwrap();
+        for b in batches {
+            writer.write(b).unwrap();
+        }
+        let file = tempfile::tempfile().unwrap();
+        std::io::Write::write_all(&mut &file, &writer.finish().unwrap()).unwrap();
+        ParquetRecordBatchReaderBuilder::try_new(file).unwrap()
+    }
+
+    /// Whether leaf `column` of row group `group` has dictionary-encoded pages.
+    fn dictionary_encoded(
+        reader: &ParquetRecordBatchReaderBuilder<std::fs::File>,
+        group: usize,
+        column: usize,
+    ) -> bool {
+        let chunk = reader.metadata().row_group(group).column(column);
+        chunk
+            .encodings()
+            .any(|e| e == parquet::basic::Encoding::RLE_DICTIONARY)
+    }
+
     /// Batches big enough to be encoded in parallel, every type of the datagen `all` profile,
     /// and row groups that end inside batches.
     #[test]
@@ -895,15 +922,7 @@ mod tests {
             .map(|i| generate_batch(&config, i * 5000, 5000, None).unwrap())
             .collect();
         let schema = batches[0].schema();
-        let mut writer = open(&schema, &options("7000"), Vec::new()).unwrap();
-        for b in &batches {
-            writer.write(b).unwrap();
-        }
-        let bytes = writer.finish().unwrap();
-        let file = tempfile::tempfile().unwrap();
-        std::io::Write::write_all(&mut &file, &bytes).unwrap();
-
-        let reader = ParquetRecordBatchReaderBuilder::try_new(file).unwrap();
+        let reader = written(&schema, &batches, "7000");
         let groups: Vec<i64> = reader
             .metadata()
             .row_groups()
@@ -922,7 +941,6 @@ mod tests {
     fn overflowed_dictionaries_are_not_attempted_again() {
         use arrowport_core::arrow::array::{Int64Array, StringArray};
         use arrowport_core::arrow::datatypes::Field;
-        use parquet::basic::Encoding;
 
         let schema = Arc::new(Schema::new(vec![
             Field::new("unique", DataType::Int64, false),
@@ -946,21 +964,8 @@ mod tests {
                 .unwrap()
             })
             .collect();
-        let mut writer = open(&schema, &options("200000"), Vec::new()).unwrap();
-        for b in &batches {
-            writer.write(b).unwrap();
-        }
-        let file = tempfile::tempfile().unwrap();
-        std::io::Write::write_all(&mut &file, &writer.finish().unwrap()).unwrap();
-        let reader = ParquetRecordBatchReaderBuilder::try_new(file).unwrap();
-        let dictionary = |group: usize, column: usize| {
-            reader
-                .metadata()
-                .row_group(group)
-                .column(column)
-                .encodings()
-                .any(|e| e == Encoding::RLE_DICTIONARY)
-        };
+        let reader = written(&schema, &batches, "200000");
+        let dictionary = |group, column| dictionary_encoded(&reader, group, column);
         assert!(dictionary(0, 0), "the first row group tries the dictionary");
         assert!(
             !dictionary(1, 0),
@@ -983,7 +988,6 @@ mod tests {
         use arrowport_core::arrow::array::{Float32Array, Int64Array, ListArray, StringArray};
         use arrowport_core::arrow::buffer::{NullBuffer, OffsetBuffer};
         use arrowport_core::arrow::datatypes::Field;
-        use parquet::basic::Encoding;
 
         let item = Arc::new(Field::new("item", DataType::Float32, true));
         let schema = Arc::new(Schema::new(vec![
@@ -1022,21 +1026,8 @@ mod tests {
                 .unwrap()
             })
             .collect();
-        let mut writer = open(&schema, &options("20000"), Vec::new()).unwrap();
-        for b in &batches {
-            writer.write(b).unwrap();
-        }
-        let file = tempfile::tempfile().unwrap();
-        std::io::Write::write_all(&mut &file, &writer.finish().unwrap()).unwrap();
-        let reader = ParquetRecordBatchReaderBuilder::try_new(file).unwrap();
-        let dictionary = |group: usize, column: usize| {
-            reader
-                .metadata()
-                .row_group(group)
-                .column(column)
-                .encodings()
-                .any(|e| e == Encoding::RLE_DICTIONARY)
-        };
+        let reader = written(&schema, &batches, "20000");
+        let dictionary = |group, column| dictionary_encoded(&reader, group, column);
         assert_eq!(reader.metadata().num_row_groups(), 2);
         for unpaid in [0, 2] {
             assert!(dictionary(0, unpaid), "the first row group tries it");
