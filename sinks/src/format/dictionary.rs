@@ -30,13 +30,17 @@ enum Width {
     Fixed(u64),
     /// Byte arrays: a 4-byte length and the bytes.
     Variable,
-    /// Booleans, which parquet never dictionary-encodes.
+    /// Not measured: booleans, which parquet never dictionary-encodes, and leaves written
+    /// plain in this row group.
     Unknown,
 }
 
 impl PlainSize {
-    pub(crate) fn new(column: &ColumnDescriptor) -> Self {
+    /// Measures the leaf `column` when its dictionary is `attempted` in this row group;
+    /// otherwise there is no verdict to reach.
+    pub(crate) fn new(column: &ColumnDescriptor, attempted: bool) -> Self {
         let width = match column.physical_type() {
+            _ if !attempted => Width::Unknown,
             PhysicalType::INT32 | PhysicalType::FLOAT => Width::Fixed(4),
             PhysicalType::INT64 | PhysicalType::DOUBLE => Width::Fixed(8),
             PhysicalType::INT96 => Width::Fixed(12),
@@ -50,6 +54,11 @@ impl PlainSize {
             width,
             bytes: Some(0),
         }
+    }
+
+    /// Whether [`PlainSize::add`] needs the leaf's values.
+    pub(crate) fn measures(&self) -> bool {
+        !matches!(self.width, Width::Unknown)
     }
 
     /// Counts the values of `leaf`, the array that becomes this leaf (`None`: not known, and

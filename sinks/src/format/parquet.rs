@@ -2,8 +2,8 @@
 //!
 //! Defaults follow pyarrow's `write_table`: zstd (level 1), 1 048 576-row row groups,
 //! dictionary encoding (not tried again on a column whose dictionary overflowed or did not
-//! pay in an earlier row group), column chunk statistics. Memory stays bounded by two row groups: the
-//! writer keeps the open row group's encoded, compressed pages and hands them to a flusher
+//! pay in an earlier row group), column chunk statistics. Memory stays bounded by two row
+//! groups: the writer keeps the open row group's encoded, compressed pages and hands them to a flusher
 //! thread when the group is full, by rows or at [`MAX_ROW_GROUP_MEMORY`]; the next group fills
 //! while that one is appended.
 
@@ -282,11 +282,13 @@ impl Encoders {
     }
 
     /// Starts a row group whose leaf writers are `writers`, in leaf order.
+    /// `plain` marks the leaves written without a dictionary attempt in this row group.
     fn open(
         &self,
         writers: Vec<ArrowColumnWriter>,
         fields: &Fields,
         parquet_schema: &SchemaDescriptor,
+        plain: &[bool],
     ) -> Result<()> {
         let mut columns: Vec<Column> = fields
             .iter()
@@ -300,7 +302,7 @@ impl Encoders {
             columns[root].leaves.push(Leaf {
                 index,
                 writer,
-                plain: PlainSize::new(&parquet_schema.column(index)),
+                plain: PlainSize::new(&parquet_schema.column(index), !plain[index]),
             });
         }
         let threads = self.threads.len();
@@ -416,7 +418,11 @@ fn work(
         Job::Write(arrays) => {
             for (column, array) in columns.iter_mut().zip(arrays.iter()) {
                 let levels = compute_leaves(&column.field, array)?;
-                let values = leaf_arrays(array).filter(|v| v.len() == column.leaves.len());
+                let measured = column.leaves.iter().any(|leaf| leaf.plain.measures());
+                let values = measured
+                    .then(|| leaf_arrays(array))
+                    .flatten()
+                    .filter(|v| v.len() == column.leaves.len());
                 for (i, (leaf, levels)) in column.leaves.iter_mut().zip(&levels).enumerate() {
                     leaf.writer.write(levels)?;
                     leaf.plain.add(values.as_ref().map(|v| &v[i]));
@@ -706,9 +712,13 @@ impl<W: Write + Send + 'static> ParquetWriter<W> {
                     self.await_first_verdicts()?;
                 }
                 let writers = self.columns.create(self.groups)?;
-                let parquet_schema = &self.columns.parquet_schema;
-                self.encoders
-                    .open(writers, self.schema.fields(), parquet_schema)?;
+                let columns = &self.columns;
+                self.encoders.open(
+                    writers,
+                    self.schema.fields(),
+                    &columns.parquet_schema,
+                    &columns.plain,
+                )?;
                 0
             }
         };
