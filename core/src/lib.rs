@@ -7,13 +7,16 @@ pub mod error;
 #[cfg(feature = "http")]
 pub mod http;
 pub mod job;
+pub mod journal;
 pub mod options;
 pub mod pipeline;
+pub mod plan;
 pub mod progress;
 pub mod registry;
 pub mod retry;
 pub mod scan;
 pub mod source;
+pub mod split;
 pub mod stream;
 
 pub use context::{Context, HttpSettings, SourceReport};
@@ -23,8 +26,11 @@ pub use pipeline::{Summary, export};
 pub use progress::{ProgressEvent, ProgressListener};
 pub use registry::{SinkPlugin, SinkSpec, SinkTarget, SourcePlugin, SourceSpec};
 pub use retry::{RetryPolicy, retry};
-pub use scan::{Scan, Split};
-pub use source::{ExportSource, FileSummary, Sink, SourceCapabilities, WriteSummary};
+pub use scan::Scan;
+pub use source::{
+    Checkpoint, Checkpoints, ExportSource, FileSummary, Sink, SourceCapabilities, WriteSummary,
+};
+pub use split::{Split, SplitToken};
 pub use stream::{RecordBatchStream, RecordBatchStreamAdapter, SendableRecordBatchStream};
 
 // Re-exported for the registration macros and for plugins, so they agree on versions.

@@ -1,6 +1,7 @@
 //! The one export loop: schema first, then a checked, accounted stream from source to sink.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use arrow::datatypes::{Schema, SchemaRef};
@@ -8,11 +9,14 @@ use arrow::record_batch::RecordBatch;
 use futures::StreamExt;
 use serde::Serialize;
 
+use crate::journal::{Journal, Recovered};
 use crate::options::closest;
+use crate::plan::PlanDocument;
 use crate::progress::ProgressEvent;
+use crate::stream::ordered_parallel;
 use crate::{
     Context, Error, ErrorKind, ExportSource, RecordBatchStreamAdapter, Result, Scan,
-    SendableRecordBatchStream, Sink, SourceCapabilities, WriteSummary,
+    SendableRecordBatchStream, Sink, Split, WriteSummary,
 };
 
 /// What an export did.
@@ -89,25 +93,189 @@ pub async fn export(
 
     cx.emit(ProgressEvent::phase("export"));
     let stream = source.open(scan, cx).await?;
-    let counter = Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let checked = checked_stream(
-        stream,
-        &full,
-        schema,
-        source.capabilities(),
-        scan,
-        cx,
-        counter.clone(),
-    )?;
-
+    let projection = match (&scan.columns, source.capabilities().projection) {
+        (Some(cols), false) => Some(column_indices(&full, cols)?),
+        _ => None,
+    };
+    let counter = Arc::new(AtomicU64::new(0));
+    let checked = Checker::new(schema, scan.limit, Expect::Promised, cx, counter.clone())
+        .with_projection(projection)
+        .stream(stream);
     let write = tokio::select! {
         biased;
         _ = cx.cancellation().cancelled() => return Err(Error::cancelled()),
         w = sink.write_all(checked, cx) => w?,
     };
+    Ok(finish(write, &counter, started, cx))
+}
+
+/// A planned export: the plan, which of its splits to read, and the journal when the export
+/// is resumable.
+#[derive(Debug)]
+pub struct Planned<'a> {
+    pub plan: &'a PlanDocument,
+    /// Positions in `plan.splits`, in reading order.
+    pub read: Vec<usize>,
+    /// The journal, and what an earlier run left in it, for a resumable export.
+    pub journal: Option<(&'a Journal, Option<Recovered>)>,
+}
+
+/// Batches (or the end of a split) as the split readers deliver them, in reading order.
+enum Piece {
+    Batch(RecordBatch),
+    /// The split at this reading position ended.
+    End(usize),
+}
+
+/// Batches each running split reader may hold ahead of the consumer.
+const SPLIT_BUFFER: usize = 2;
+
+/// Exports the splits of a plan: read through [`ExportSource::open_split`] in plan order,
+/// checked like [`export`]'s, into `sink`. With a journal, the sink writes resumably: where
+/// each split ends and every durable point of the sink is journaled, a recovered journal's
+/// splits are skipped up to its last durable row, and the journal is removed once the
+/// output is committed. The rows delivered must add up to the rows the splits promise.
+pub async fn export_planned(
+    source: &dyn ExportSource,
+    sink: &dyn Sink,
+    planned: Planned<'_>,
+    scan: &Scan,
+    cx: &Context,
+) -> Result<Summary> {
+    let started = Instant::now();
+    let plan = planned.plan;
+    let schema = plan.schema()?;
+    sink.check_schema(&schema).map_err(|e| match e.kind() {
+        ErrorKind::Schema => e.with_kind(ErrorKind::Config),
+        _ => e,
+    })?;
+    cx.check_cancelled()?;
+
+    let splits: Vec<&Split> = planned.read.iter().map(|&i| &plan.splits[i]).collect();
+    let whole_plan = planned.read.len() == plan.splits.len();
+    let expected = splits
+        .iter()
+        .map(|s| s.rows)
+        .sum::<Option<u64>>()
+        .or(plan.rows.filter(|_| whole_plan));
+    let recovered = planned.journal.as_ref().and_then(|(_, r)| r.clone());
+    let (position, skip) = recovered.as_ref().map_or((0, 0), Recovered::resume_position);
+    let done_rows = recovered
+        .as_ref()
+        .and_then(|r| r.checkpoint.as_ref())
+        .map_or(0, |c| c.rows);
+    if let Some(r) = &recovered {
+        for (key, value) in &r.header.info {
+            cx.report().set_info(key.clone(), value.clone());
+        }
+        cx.emit(ProgressEvent::Phase {
+            name: "resuming".into(),
+            detail: Some(format!(
+                "{done_rows} rows already written; continuing with split {} of {}",
+                position.min(splits.len()),
+                splits.len()
+            )),
+        });
+    }
+    cx.emit(ProgressEvent::Total {
+        rows: expected.map(|e| scan.limit.map_or(e, |l| l.min(e))),
+        bytes: splits.iter().map(|s| s.bytes).sum(),
+    });
+    cx.emit(ProgressEvent::phase("export"));
+    if done_rows > 0 {
+        cx.emit(ProgressEvent::Batch {
+            rows: done_rows,
+            bytes: 0,
+        });
+    }
+
+    let mut readers = Vec::with_capacity(splits.len().saturating_sub(position));
+    for (offset, split) in splits.iter().enumerate().skip(position) {
+        readers.push((offset, source.open_split(&split.token, cx).await?));
+    }
+    let pieces = ordered_parallel(
+        readers,
+        scan.parallelism_or(cx),
+        SPLIT_BUFFER,
+        |(offset, stream)| {
+            stream
+                .map(|b| b.map(Piece::Batch))
+                .chain(futures::stream::once(async move { Ok(Piece::End(offset)) }))
+        },
+    );
+    let journal = planned.journal.as_ref().map(|(j, _)| *j);
+    let batches = split_ends(pieces, skip, done_rows - skip, journal);
+    let counter = Arc::new(AtomicU64::new(0));
+    let expect = Expect::Rows(expected.map(|e| e.saturating_sub(done_rows)));
+    let checked = Checker::new(schema.clone(), scan.limit, expect, cx, counter.clone())
+        .starting_at(done_rows)
+        .stream(RecordBatchStreamAdapter::sendable(schema, batches));
+    let write = tokio::select! {
+        biased;
+        _ = cx.cancellation().cancelled() => return Err(Error::cancelled()),
+        w = async {
+            match journal {
+                Some(j) => {
+                    let from = recovered.and_then(|r| r.checkpoint);
+                    sink.write_resumable(checked, from, j, cx).await
+                }
+                None => sink.write_all(checked, cx).await,
+            }
+        } => w?,
+    };
+    if let Some((journal, _)) = planned.journal {
+        journal.remove()?;
+    }
+    Ok(finish(write, &counter, started, cx))
+}
+
+/// The batches of `pieces`, the first `skip` rows dropped (already durable), with every
+/// split's end journaled at the input row it ends on (`start` is where the first split
+/// read begins).
+fn split_ends(
+    pieces: futures::stream::BoxStream<'static, Result<Piece>>,
+    skip: u64,
+    start: u64,
+    journal: Option<&Journal>,
+) -> impl futures::Stream<Item = Result<RecordBatch>> + Send + 'static + use<> {
+    let journal = journal.cloned();
+    futures::stream::unfold(
+        (pieces, skip, start, journal),
+        |(mut pieces, mut skip, mut rows, journal)| async move {
+            loop {
+                let item = match pieces.next().await? {
+                    Ok(Piece::Batch(batch)) => {
+                        let n = batch.num_rows() as u64;
+                        if skip >= n {
+                            skip -= n;
+                            rows += n;
+                            continue;
+                        }
+                        let batch = batch.slice(skip as usize, (n - skip) as usize);
+                        rows += n;
+                        skip = 0;
+                        Ok(batch)
+                    }
+                    Ok(Piece::End(position)) => {
+                        if let Some(j) = &journal {
+                            if let Err(e) = j.split_end(position, rows) {
+                                return Some((Err(e), (pieces, skip, rows, journal)));
+                            }
+                        }
+                        continue;
+                    }
+                    Err(e) => Err(e),
+                };
+                return Some((item, (pieces, skip, rows, journal)));
+            }
+        },
+    )
+}
+
+fn finish(write: WriteSummary, counter: &AtomicU64, started: Instant, cx: &Context) -> Summary {
     let summary = Summary {
         rows: write.rows,
-        batches: counter.load(std::sync::atomic::Ordering::Relaxed),
+        batches: counter.load(Ordering::Relaxed),
         bytes: write.bytes,
         elapsed: started.elapsed(),
         write,
@@ -117,72 +285,91 @@ pub async fn export(
         bytes: summary.bytes,
         elapsed_ms: summary.elapsed.as_millis() as u64,
     });
-    Ok(summary)
+    summary
 }
 
+/// How many rows the source must deliver.
+enum Expect {
+    /// What the source promised through [`crate::SourceReport::promise_rows`] while it ran.
+    Promised,
+    /// This many, when known.
+    Rows(Option<u64>),
+}
+
+/// Projects, validates, counts and limits the source's batches.
 struct Checker {
-    input: SendableRecordBatchStream,
     schema: SchemaRef,
     /// Column indices to project when the source did not.
     projection: Option<Vec<usize>>,
     limit: Option<u64>,
+    expect: Expect,
     /// Rows the source delivered, before our limit.
     source_rows: u64,
-    /// Rows passed on.
+    /// Rows passed on, counting those an earlier run made durable.
     rows: u64,
-    batches: Arc<std::sync::atomic::AtomicU64>,
+    batches: Arc<AtomicU64>,
     cx: Context,
     done: bool,
 }
 
-fn checked_stream(
-    input: SendableRecordBatchStream,
-    full: &Schema,
-    schema: SchemaRef,
-    caps: SourceCapabilities,
-    scan: &Scan,
-    cx: &Context,
-    batches: Arc<std::sync::atomic::AtomicU64>,
-) -> Result<SendableRecordBatchStream> {
-    let projection = match (&scan.columns, caps.projection) {
-        (Some(cols), false) => Some(column_indices(full, cols)?),
-        _ => None,
-    };
-    let state = Checker {
-        input,
-        schema: schema.clone(),
-        projection,
-        limit: scan.limit,
-        source_rows: 0,
-        rows: 0,
-        batches,
-        cx: cx.clone(),
-        done: scan.limit == Some(0),
-    };
-    let stream = futures::stream::unfold(state, |mut st| async move {
-        while !st.done {
-            let item = match st.input.next().await {
-                Some(item) => item,
-                None => {
-                    st.done = true;
-                    return st.check_promise().err().map(|e| (Err(e), st));
-                }
-            };
-            match item.and_then(|b| st.accept(b)) {
-                Ok(Some(batch)) => return Some((Ok(batch), st)),
-                Ok(None) => continue,
-                Err(e) => {
-                    st.done = true;
-                    return Some((Err(e), st));
+impl Checker {
+    fn new(
+        schema: SchemaRef,
+        limit: Option<u64>,
+        expect: Expect,
+        cx: &Context,
+        batches: Arc<AtomicU64>,
+    ) -> Self {
+        Checker {
+            schema,
+            projection: None,
+            limit,
+            expect,
+            source_rows: 0,
+            rows: 0,
+            batches,
+            cx: cx.clone(),
+            done: limit == Some(0),
+        }
+    }
+
+    fn with_projection(mut self, projection: Option<Vec<usize>>) -> Self {
+        self.projection = projection;
+        self
+    }
+
+    /// Counts `rows` already written by an earlier run against the limit.
+    fn starting_at(mut self, rows: u64) -> Self {
+        self.rows = rows;
+        self.done = self.done || self.limit.is_some_and(|l| rows >= l);
+        self
+    }
+
+    fn stream(self, input: SendableRecordBatchStream) -> SendableRecordBatchStream {
+        let schema = self.schema.clone();
+        let stream = futures::stream::unfold((self, input), |(mut st, mut input)| async move {
+            while !st.done {
+                let item = match input.next().await {
+                    Some(item) => item,
+                    None => {
+                        st.done = true;
+                        return st.check_promise().err().map(|e| (Err(e), (st, input)));
+                    }
+                };
+                match item.and_then(|b| st.accept(b)) {
+                    Ok(Some(batch)) => return Some((Ok(batch), (st, input))),
+                    Ok(None) => continue,
+                    Err(e) => {
+                        st.done = true;
+                        return Some((Err(e), (st, input)));
+                    }
                 }
             }
-        }
-        None
-    });
-    Ok(RecordBatchStreamAdapter::sendable(schema, stream))
-}
+            None
+        });
+        RecordBatchStreamAdapter::sendable(schema, stream)
+    }
 
-impl Checker {
     /// Projects, validates and truncates one batch; `None` for an empty batch.
     fn accept(&mut self, batch: RecordBatch) -> Result<Option<RecordBatch>> {
         self.source_rows += batch.num_rows() as u64;
@@ -202,8 +389,7 @@ impl Checker {
             return Ok(None);
         }
         self.rows += batch.num_rows() as u64;
-        self.batches
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.batches.fetch_add(1, Ordering::Relaxed);
         self.cx.emit(ProgressEvent::Batch {
             rows: batch.num_rows() as u64,
             bytes: batch.get_array_memory_size() as u64,
@@ -213,7 +399,11 @@ impl Checker {
 
     /// Called when the source ended on its own: its row count must match its promise.
     fn check_promise(&self) -> Result<()> {
-        match self.cx.report().promised_rows() {
+        let promised = match self.expect {
+            Expect::Promised => self.cx.report().promised_rows(),
+            Expect::Rows(rows) => rows,
+        };
+        match promised {
             Some(promised) if promised != self.source_rows => Err(Error::new(
                 ErrorKind::DataIntegrity,
                 format!(
@@ -265,7 +455,7 @@ mod tests {
     use async_trait::async_trait;
 
     use super::*;
-    use crate::{Split, stream::RecordBatchStreamAdapter};
+    use crate::{SourceCapabilities, Split, SplitToken, stream::RecordBatchStreamAdapter};
 
     /// A source of `batches` fixed batches that pushes nothing down and may promise a count.
     #[derive(Debug)]
@@ -310,7 +500,16 @@ mod tests {
             Ok(self.schema.clone())
         }
         async fn plan(&self, _: &Scan, _: &Context) -> Result<Vec<Split>> {
-            Ok(vec![Split::new(0, "all")])
+            let token = SplitToken::new("fixed", &0)?;
+            Ok(vec![Split::new(0, "all", token)])
+        }
+        async fn open_split(
+            &self,
+            token: &SplitToken,
+            cx: &Context,
+        ) -> Result<SendableRecordBatchStream> {
+            token.decode::<u32>("fixed")?;
+            self.open(&Scan::new(), cx).await
         }
         async fn open(&self, _: &Scan, cx: &Context) -> Result<SendableRecordBatchStream> {
             self.opened.fetch_add(1, Ordering::SeqCst);

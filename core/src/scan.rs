@@ -1,7 +1,6 @@
 //! What the user asked to read: columns, row limit, batch size, parallelism.
 
 use arrow::datatypes::{DataType, Schema};
-use serde::Serialize;
 
 /// A read request handed to [`crate::ExportSource::plan`] and [`crate::ExportSource::open`].
 ///
@@ -64,39 +63,4 @@ pub fn estimated_row_width(schema: &Schema) -> usize {
         }
     }
     schema.fields().iter().map(|f| width(f.data_type())).sum()
-}
-
-/// A part of a source that can be read independently of the others.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[non_exhaustive]
-pub struct Split {
-    /// Position in the source's order; batches are delivered in split order.
-    pub index: usize,
-    /// A short human-readable description (`rows 0..1000000`, an object key, …).
-    pub description: String,
-    /// Rows in the split, when known before reading.
-    pub rows: Option<u64>,
-    /// Bytes in the split, when known before reading.
-    pub bytes: Option<u64>,
-}
-
-impl Split {
-    pub fn new(index: usize, description: impl Into<String>) -> Self {
-        Split {
-            index,
-            description: description.into(),
-            rows: None,
-            bytes: None,
-        }
-    }
-
-    pub fn with_rows(mut self, rows: u64) -> Self {
-        self.rows = Some(rows);
-        self
-    }
-
-    pub fn with_bytes(mut self, bytes: u64) -> Self {
-        self.bytes = Some(bytes);
-        self
-    }
 }

@@ -7,7 +7,7 @@ use arrow::datatypes::{Schema, SchemaRef};
 use async_trait::async_trait;
 use serde::Serialize;
 
-use crate::{Context, Result, Scan, SendableRecordBatchStream, Split};
+use crate::{Context, Error, ErrorKind, Result, Scan, SendableRecordBatchStream, Split, SplitToken};
 
 /// What a source can push down; the pipeline does the rest.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -17,11 +17,23 @@ pub struct SourceCapabilities {
     pub projection: bool,
     /// Stops after `Scan::limit` rows.
     pub limit: bool,
+    /// Planning creates remote state that is billed (a VikingDB export task), so front ends
+    /// ask before they plan just to show a plan.
+    pub billed_plan: bool,
 }
 
 impl SourceCapabilities {
     pub fn new(projection: bool, limit: bool) -> Self {
-        SourceCapabilities { projection, limit }
+        SourceCapabilities {
+            projection,
+            limit,
+            billed_plan: false,
+        }
+    }
+
+    pub fn with_billed_plan(mut self, billed: bool) -> Self {
+        self.billed_plan = billed;
+        self
     }
 }
 
@@ -31,8 +43,25 @@ pub trait ExportSource: Send + Sync + Debug {
     /// The full schema. Known before any irreversible or costly side effect.
     async fn schema(&self, cx: &Context) -> Result<SchemaRef>;
 
-    /// The independent parts a scan would read.
+    /// The independent parts a scan reads, each with the token that [`Self::open_split`]
+    /// reads it from. Planning commits to a snapshot: it may create the remote state reading
+    /// needs (download sessions, an export task; see [`SourceCapabilities::billed_plan`]),
+    /// which the tokens then name, so that reading them never creates it again. Splits
+    /// honour the scan's columns, and its limit where the source pushes limits down.
     async fn plan(&self, scan: &Scan, cx: &Context) -> Result<Vec<Split>>;
+
+    /// Reads one split of a plan, made by this process or by the same URL in another one,
+    /// from its token alone (credentials come from this process's environment). Batches
+    /// carry the columns the plan was made for, and are the same batches, cut at the same
+    /// rows, that [`Self::open`] delivers for that part of the table. A token of another
+    /// source, table or seed, or one whose remote state is gone (an expired session, a
+    /// deleted task), is an error and never a wrong read. Nothing runs until the stream is
+    /// polled.
+    async fn open_split(
+        &self,
+        token: &SplitToken,
+        cx: &Context,
+    ) -> Result<SendableRecordBatchStream>;
 
     /// A lazy stream of the scan's batches. No remote work may start before the stream is
     /// first polled, and dropping the stream stops all work.
@@ -75,6 +104,21 @@ impl WriteSummary {
     }
 }
 
+/// The last durable point of an interrupted write, as its journal recorded it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Checkpoint {
+    /// Input rows that are durable in the partial output.
+    pub rows: u64,
+    /// What the sink needs to continue from there (offsets, encoder state, finished parts).
+    pub state: serde_json::Value,
+}
+
+/// Where a resumable sink records its durable points. Called only once everything up to
+/// the point is on disk (written and fsync'ed), and returns once the record is too.
+pub trait Checkpoints: Send + Sync {
+    fn record(&self, checkpoint: Checkpoint) -> Result<()>;
+}
+
 /// A destination for record batches.
 #[async_trait]
 pub trait Sink: Send + Sync + Debug {
@@ -88,4 +132,34 @@ pub trait Sink: Send + Sync + Debug {
         input: SendableRecordBatchStream,
         cx: &Context,
     ) -> Result<WriteSummary>;
+
+    /// Where this sink's resume journal lives, when it can continue an interrupted write (a
+    /// file or a directory output); `None` for outputs that cannot be continued (a pipe, a
+    /// remote table).
+    fn journal_path(&self) -> Option<PathBuf> {
+        None
+    }
+
+    /// Like [`Self::write_all`], but resumable: durable points are recorded in `checkpoints`,
+    /// and on error, cancellation or drop the partial output is kept for a later run, which
+    /// passes the last checkpoint as `from` (the partial output is cut back to it, and
+    /// `input` starts at its row). Commits atomically when the input ends.
+    async fn write_resumable(
+        &self,
+        input: SendableRecordBatchStream,
+        from: Option<Checkpoint>,
+        checkpoints: &dyn Checkpoints,
+        cx: &Context,
+    ) -> Result<WriteSummary> {
+        let _ = (input, from, checkpoints, cx);
+        Err(Error::new(
+            ErrorKind::Unsupported,
+            "this sink cannot continue an interrupted write",
+        ))
+    }
+
+    /// Removes a partial output an earlier resumable write left behind (a fresh start).
+    fn discard_partial(&self) -> Result<()> {
+        Ok(())
+    }
 }

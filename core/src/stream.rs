@@ -69,25 +69,26 @@ impl RecordBatchStream for RecordBatchStreamAdapter {
     }
 }
 
-/// Runs one producer stream per part, at most `parallelism` at once, and yields their batches
-/// in part order. Each running producer may run ahead by `buffer` batches, so memory stays
+/// Runs one producer stream per part, at most `parallelism` at once, and yields their items
+/// (batches, mostly) in part order. Each running producer may run ahead by `buffer` batches, so memory stays
 /// bounded by `parallelism × buffer` batches. Dropping the returned stream aborts every task
 /// (they live in a [`JoinSet`]). A producer that panics yields an error rather than ending its
 /// part early, so no rows go missing silently. After the first error the stream ends.
-pub fn ordered_parallel<P, F, S>(
+pub fn ordered_parallel<P, T, F, S>(
     parts: Vec<P>,
     parallelism: usize,
     buffer: usize,
     produce: F,
-) -> BoxStream<'static, Result<RecordBatch>>
+) -> BoxStream<'static, Result<T>>
 where
     P: Send + 'static,
+    T: Send + 'static,
     F: Fn(P) -> S + Send + Sync + 'static,
-    S: Stream<Item = Result<RecordBatch>> + Send + 'static,
+    S: Stream<Item = Result<T>> + Send + 'static,
 {
-    struct State<P, F> {
+    struct State<P, T, F> {
         pending: std::collections::VecDeque<P>,
-        running: std::collections::VecDeque<mpsc::Receiver<Result<RecordBatch>>>,
+        running: std::collections::VecDeque<mpsc::Receiver<Result<T>>>,
         tasks: JoinSet<()>,
         produce: Arc<F>,
         parallelism: usize,

@@ -4,7 +4,7 @@
 use std::fmt;
 
 use arrowport_core::{Error, OptionMap, Result};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// Largest accepted `batch_size`. Generation builds whole batches in memory, and string
 /// offsets are 32-bit, so an unbounded batch could overflow them; four million rows is far
@@ -23,7 +23,7 @@ pub const DEFAULT_DIM: usize = 768;
 pub const VIKINGDB_DEFAULT_DIM: usize = 128;
 
 /// Which set of columns to generate.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Profile {
     /// One column per Arrow type arrowport maps, with nulls, unicode, nested types and vectors.

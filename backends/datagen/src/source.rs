@@ -8,11 +8,13 @@ use arrowport_core::options::closest;
 use arrowport_core::stream::ordered_parallel;
 use arrowport_core::{
     Context, Error, ExportSource, ProgressEvent, RecordBatchStreamAdapter, Result, Scan,
-    SendableRecordBatchStream, SourceCapabilities, Split, async_trait,
+    SendableRecordBatchStream, SourceCapabilities, Split, SplitToken, async_trait,
 };
 use futures::StreamExt;
+use futures::stream::BoxStream;
+use serde::{Deserialize, Serialize};
 
-use crate::config::{Config, MAX_BATCH_SIZE};
+use crate::config::{Config, MAX_BATCH_SIZE, Profile};
 use crate::generate::{Generator, schema_of};
 
 /// Splits per worker the plan aims for. A split can be generated on its own, anywhere; `open`
@@ -46,9 +48,25 @@ pub struct DatagenSource {
 /// What a scan resolves to: the projected generator, the batch size and the row ranges.
 struct Read {
     generator: Generator,
+    columns: Option<Vec<String>>,
     batch_size: usize,
     rows: u64,
     splits: Vec<Range<u64>>,
+}
+
+/// A split's token: the table it belongs to (every option that decides a value), the
+/// batch size and columns it was planned with, and its rows.
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Token {
+    profile: Profile,
+    seed: u64,
+    rows: u64,
+    dim: Option<usize>,
+    batch_size: usize,
+    columns: Option<Vec<String>>,
+    start: u64,
+    end: u64,
 }
 
 impl DatagenSource {
@@ -77,10 +95,57 @@ impl DatagenSource {
         let splits = split_ranges(rows, batch_size as u64, scan.parallelism_or(cx));
         Ok(Read {
             generator,
+            columns: scan.columns.clone(),
             batch_size,
             rows,
             splits,
         })
+    }
+
+    fn token(&self, read: &Read, range: &Range<u64>) -> Result<SplitToken> {
+        let token = Token {
+            profile: self.config.profile,
+            seed: self.config.seed,
+            rows: self.config.rows,
+            dim: self.config.dim,
+            batch_size: read.batch_size,
+            columns: read.columns.clone(),
+            start: range.start,
+            end: range.end,
+        };
+        SplitToken::new(crate::NAME, &token)
+    }
+
+    /// The token's split, after checking that it belongs to this table: a token of another
+    /// seed, profile or size would silently yield other rows.
+    fn split_of(&self, token: &SplitToken) -> Result<Token> {
+        let t: Token = token.decode(crate::NAME)?;
+        let c = &self.config;
+        let ours = (c.profile, c.seed, c.rows, c.dim);
+        if (t.profile, t.seed, t.rows, t.dim) != ours {
+            return Err(Error::config(format!(
+                "{0}: the split token belongs to another table (profile={1} seed={2} rows={3}),                  not to this one (profile={4} seed={5} rows={6}); read it with the URL it was                  planned from",
+                crate::NAME,
+                t.profile,
+                t.seed,
+                t.rows,
+                c.profile,
+                c.seed,
+                c.rows
+            ))
+            .with_context("plugin", crate::NAME));
+        }
+        if t.start > t.end || t.end > t.rows || t.batch_size == 0 || t.batch_size > MAX_BATCH_SIZE
+        {
+            return Err(Error::config(format!(
+                "{}: the split token's rows {}..{} or batch size {} do not fit the table",
+                crate::NAME,
+                t.start,
+                t.end,
+                t.batch_size
+            )));
+        }
+        Ok(t)
     }
 
     /// Resolves column names against the profile. The pipeline validates them before `open`,
@@ -136,32 +201,9 @@ fn pieces(range: Range<u64>, step: u64) -> impl Iterator<Item = Range<u64>> {
     })
 }
 
-#[async_trait]
-impl ExportSource for DatagenSource {
-    async fn schema(&self, _cx: &Context) -> Result<SchemaRef> {
-        self.config.validate()?;
-        Ok(schema_of(self.config.profile, self.config.dim))
-    }
-
-    async fn plan(&self, scan: &Scan, cx: &Context) -> Result<Vec<Split>> {
-        let read = self.read(scan, cx)?;
-        Ok(read
-            .splits
-            .iter()
-            .enumerate()
-            .map(|(i, r)| {
-                Split::new(i, format!("rows {}..{}", r.start, r.end)).with_rows(r.end - r.start)
-            })
-            .collect())
-    }
-
-    async fn open(&self, scan: &Scan, cx: &Context) -> Result<SendableRecordBatchStream> {
-        let Read {
-            generator,
-            batch_size,
-            rows,
-            splits,
-        } = self.read(scan, cx)?;
+impl DatagenSource {
+    /// Tells the pipeline and the manifest what will be generated.
+    fn record(&self, cx: &Context, rows: u64) {
         let report = cx.report();
         report.promise_rows(rows);
         report.set_info(
@@ -177,26 +219,88 @@ impl ExportSource for DatagenSource {
             rows: Some(rows),
             bytes: None,
         });
+    }
+}
 
+/// The batches of `splits`, generated on `parallelism` workers and delivered in order.
+///
+/// Split starts are multiples of the batch size, so parts and batches are too: batch
+/// boundaries are the same whatever the split count, and a split read alone yields the
+/// batches a whole read yields for its rows. Nothing runs until the stream is polled, and
+/// dropping it aborts the running wave's tasks.
+fn generate(
+    generator: Arc<Generator>,
+    splits: Vec<Range<u64>>,
+    batch_size: usize,
+    parallelism: usize,
+) -> BoxStream<'static, Result<arrowport_core::arrow::record_batch::RecordBatch>> {
+    let batch = batch_size as u64;
+    // One part: BUFFER batches, generated on a worker.
+    let produce = move |part: Range<u64>| {
+        let generator = generator.clone();
+        futures::stream::iter(pieces(part, batch))
+            .map(move |b| generator.batch(b.start, (b.end - b.start) as usize))
+    };
+    let parts = splits
+        .into_iter()
+        .flat_map(move |split| pieces(split, batch * BUFFER as u64));
+    futures::stream::iter(parts)
+        .chunks(WAVE)
+        .flat_map(move |wave| ordered_parallel(wave, parallelism, BUFFER, produce.clone()))
+        .boxed()
+}
+
+#[async_trait]
+impl ExportSource for DatagenSource {
+    async fn schema(&self, _cx: &Context) -> Result<SchemaRef> {
+        self.config.validate()?;
+        Ok(schema_of(self.config.profile, self.config.dim))
+    }
+
+    async fn plan(&self, scan: &Scan, cx: &Context) -> Result<Vec<Split>> {
+        let read = self.read(scan, cx)?;
+        read.splits
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                let split = Split::new(i, format!("rows {}..{}", r.start, r.end), self.token(&read, r)?);
+                Ok(split.with_rows(r.end - r.start))
+            })
+            .collect()
+    }
+
+    async fn open(&self, scan: &Scan, cx: &Context) -> Result<SendableRecordBatchStream> {
+        let Read {
+            generator,
+            batch_size,
+            rows,
+            splits,
+            ..
+        } = self.read(scan, cx)?;
+        self.record(cx, rows);
         let schema = generator.schema();
-        let generator = Arc::new(generator);
-        let batch = batch_size as u64;
-        // One part: BUFFER batches, generated on a worker.
-        let produce = move |part: Range<u64>| {
-            let generator = generator.clone();
-            futures::stream::iter(pieces(part, batch))
-                .map(move |b| generator.batch(b.start, (b.end - b.start) as usize))
+        let stream = generate(Arc::new(generator), splits, batch_size, scan.parallelism_or(cx));
+        Ok(RecordBatchStreamAdapter::sendable(schema, stream))
+    }
+
+    async fn open_split(
+        &self,
+        token: &SplitToken,
+        cx: &Context,
+    ) -> Result<SendableRecordBatchStream> {
+        let split = self.split_of(token)?;
+        let projection = match &split.columns {
+            Some(names) => Some(self.column_indices(names)?),
+            None => None,
         };
-        let parallelism = scan.parallelism_or(cx);
-        // Split starts are multiples of the batch size, so parts and batches are too: batch
-        // boundaries are the same whatever the split count. Nothing runs until the stream is
-        // polled, and dropping it aborts the running wave's tasks.
-        let parts = splits
-            .into_iter()
-            .flat_map(move |split| pieces(split, batch * BUFFER as u64));
-        let stream = futures::stream::iter(parts)
-            .chunks(WAVE)
-            .flat_map(move |wave| ordered_parallel(wave, parallelism, BUFFER, produce.clone()));
+        let generator = Generator::new(&self.config, projection.as_deref())?;
+        let schema = generator.schema();
+        let stream = generate(
+            Arc::new(generator),
+            vec![split.start..split.end],
+            split.batch_size,
+            cx.parallelism(),
+        );
         Ok(RecordBatchStreamAdapter::sendable(schema, stream))
     }
 

@@ -134,7 +134,7 @@ pub enum Signature {
 }
 
 /// Tunnel data format.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Format {
     /// CRC-framed Arrow record batches (`?data&arrow`).

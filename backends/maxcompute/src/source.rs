@@ -1,7 +1,8 @@
 //! The MaxCompute [`ExportSource`]: the schema from the meta API, rows from Table Tunnel
 //! download sessions read by row range in parallel and delivered in order.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use arrow::datatypes::{Schema, SchemaRef};
 use arrowport_core::options::{CredentialVars, env_credentials, suggestion};
@@ -9,15 +10,17 @@ use arrowport_core::progress::ProgressEvent;
 use arrowport_core::scan::estimated_row_width;
 use arrowport_core::stream::ordered_parallel;
 use arrowport_core::{
-    Context, Error, ExportSource, RecordBatchStreamAdapter, Result, Scan,
-    SendableRecordBatchStream, SourceCapabilities, Split, async_trait,
+    Context, Error, ErrorKind, ExportSource, RecordBatchStreamAdapter, Result, Scan,
+    SendableRecordBatchStream, SourceCapabilities, Split, SplitToken, async_trait,
 };
 use futures::{StreamExt, TryStreamExt};
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tokio::sync::OnceCell;
 
 use crate::client::Client;
-use crate::config::Config;
+use crate::config::{Config, Format};
+use crate::partition::PartitionSpec;
 use crate::read::{OutputColumn, SessionRead, read_range};
 use crate::session::{self, SessionInfo, SessionTarget, describe};
 use crate::sign::Credentials;
@@ -41,6 +44,28 @@ pub struct MaxComputeSource {
     config: Config,
     credentials: Option<Credentials>,
     connected: OnceCell<Arc<Connected>>,
+    /// Sessions joined by split tokens, by download id and columns: the splits of one
+    /// session share one status request.
+    joined: Mutex<HashMap<(String, Option<Vec<String>>), Arc<OnceCell<Arc<SessionRead>>>>>,
+}
+
+/// A split's token: the session it reads (a snapshot that lives about a day), its rows,
+/// and how they are delivered.
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Token {
+    project: String,
+    schema: Option<String>,
+    table: String,
+    /// The partition in tunnel form (`pt=a,dt=b`), for partitioned tables.
+    partition: Option<String>,
+    download_id: String,
+    start: u64,
+    count: u64,
+    /// The delivered columns, `None` for all.
+    columns: Option<Vec<String>>,
+    format: Format,
+    batch_size: usize,
 }
 
 #[derive(Debug)]
@@ -66,6 +91,7 @@ impl MaxComputeSource {
             config,
             credentials: None,
             connected: OnceCell::new(),
+            joined: Mutex::default(),
         }
     }
 
@@ -143,29 +169,85 @@ impl ExportSource for MaxComputeSource {
     }
 
     /// Opens the download sessions (free, read-only snapshots that expire on their own) and
-    /// lists the row ranges; the session ids let other processes join with `download_id`.
+    /// cuts them into the row ranges `open` reads, up to the scan's limit; the tokens name
+    /// the sessions, so any process can read them without opening new ones.
     async fn plan(&self, scan: &Scan, cx: &Context) -> Result<Vec<Split>> {
         let conn = self.connect(cx).await?;
         let read = Projection::new(&conn, scan)?;
         let sessions = open_sessions(&self.config, &conn, cx).await?;
+        let batch_size = scan.batch_size.unwrap_or(DEFAULT_BATCH_SIZE);
+        let mut remaining = scan.limit.unwrap_or(u64::MAX);
         let mut splits = Vec::new();
-        for opened in &sessions {
-            for (start, count) in ranges(opened.info.record_count, read.split_rows(&self.config)) {
-                splits.push(
-                    Split::new(
-                        splits.len(),
-                        format!(
-                            "{} rows {start}..{} (download_id={})",
-                            describe(&opened.target),
-                            start + count,
-                            opened.info.id
-                        ),
-                    )
-                    .with_rows(count),
+        for (i, opened) in sessions.iter().enumerate() {
+            record_session(cx, i, opened);
+            let rows = opened.info.record_count.min(remaining);
+            remaining -= rows;
+            for (start, count) in ranges(rows, read.split_rows(&self.config)) {
+                let token = Token {
+                    project: self.config.project.clone(),
+                    schema: self.config.schema.clone(),
+                    table: conn.table.clone(),
+                    partition: opened.target.partition.as_ref().map(|p| p.to_tunnel_string()),
+                    download_id: opened.info.id.clone(),
+                    start,
+                    count,
+                    columns: scan.columns.clone(),
+                    format: self.config.format,
+                    batch_size,
+                };
+                let description = format!(
+                    "{} rows {start}..{} (download_id={})",
+                    describe(&opened.target),
+                    start + count,
+                    opened.info.id
                 );
+                let token = SplitToken::new(NAME, &token)?;
+                splits.push(Split::new(splits.len(), description, token).with_rows(count));
             }
         }
         Ok(splits)
+    }
+
+    /// Joins the token's session (once for all its splits) and reads its rows. A session
+    /// that expired is an error that says to plan again.
+    async fn open_split(
+        &self,
+        token: &SplitToken,
+        cx: &Context,
+    ) -> Result<SendableRecordBatchStream> {
+        let t: Token = token.decode(NAME)?;
+        let ours = (&self.config.project, &self.config.schema, self.config.table()?);
+        if (&t.project, &t.schema, t.table.as_str()) != ours {
+            return Err(Error::config(format!(
+                "{NAME}: the split token reads `{}/{}`, not `{}/{}`; read it with the URL it \
+                 was planned from",
+                t.project, t.table, ours.0, ours.2
+            ))
+            .with_context("download_id", &t.download_id));
+        }
+        let conn = self.connect(cx).await?;
+        let projection = Projection::new(&conn, &Scan::new().with_columns(t.columns.clone()))?;
+        let schema = projection.output.clone();
+        let cell = self
+            .joined
+            .lock()
+            .unwrap()
+            .entry((t.download_id.clone(), t.columns.clone()))
+            .or_default()
+            .clone();
+        let config = self.config.clone();
+        let cx = cx.clone();
+        let stream = futures::stream::once(async move {
+            let session = cell
+                .get_or_try_init(|| join_session(&config, &conn, &projection, &t, &cx))
+                .await;
+            match session {
+                Ok(session) => read_range(session.clone(), t.start, t.count, cx),
+                Err(e) => futures::stream::once(async { Err(e) }).boxed(),
+            }
+        })
+        .flatten();
+        Ok(RecordBatchStreamAdapter::sendable(schema, stream))
     }
 
     async fn open(&self, scan: &Scan, cx: &Context) -> Result<SendableRecordBatchStream> {
@@ -354,6 +436,55 @@ impl Projection {
             mapping: conn.mapping.clone(),
         })
     }
+}
+
+/// The session a token names, ready to read: still alive, and still of the table's schema.
+async fn join_session(
+    config: &Config,
+    conn: &Connected,
+    projection: &Projection,
+    token: &Token,
+    cx: &Context,
+) -> Result<Arc<SessionRead>> {
+    let partition = token
+        .partition
+        .as_deref()
+        .map(PartitionSpec::parse)
+        .transpose()?;
+    let target = SessionTarget {
+        table: conn.table.clone(),
+        partition,
+    };
+    let info = session::open(&conn.client, &target, Some(&token.download_id), cx)
+        .await
+        .map_err(|e| match e.kind() {
+            ErrorKind::NotFound => Error::new(
+                e.kind(),
+                format!(
+                    "{NAME}: the split's download session {} of {} cannot be read (sessions \
+                     expire after about a day): plan again; {}",
+                    token.download_id,
+                    describe(&target),
+                    e.message()
+                ),
+            )
+            .with_context("download_id", &token.download_id),
+            _ => e,
+        })?;
+    check_session_schema(conn, &target, &info)?;
+    if token.start.saturating_add(token.count) > info.record_count {
+        return Err(Error::config(format!(
+            "{NAME}: the split token reads rows {}..{} but download session {} holds {}",
+            token.start,
+            token.start.saturating_add(token.count),
+            token.download_id,
+            info.record_count
+        )));
+    }
+    let mut config = config.clone();
+    config.format = token.format;
+    let read = projection.session_read(conn, &config, Opened { target, info }, token.batch_size)?;
+    Ok(Arc::new(read))
 }
 
 /// `(start, count)` pieces of `0..rows`, each at most `step` rows.

@@ -102,7 +102,7 @@ impl fmt::Debug for Config {
 }
 
 /// Exported file format.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum FileType {
     #[default]

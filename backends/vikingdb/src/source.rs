@@ -10,17 +10,18 @@ use arrowport_core::scan::estimated_row_width;
 use arrowport_core::stream::ordered_parallel;
 use arrowport_core::{
     Context, Error, ExportSource, RecordBatchStreamAdapter, Result, Scan,
-    SendableRecordBatchStream, SourceCapabilities, Split, async_trait,
+    SendableRecordBatchStream, SourceCapabilities, Split, SplitToken, async_trait,
 };
 use futures::StreamExt;
+use serde::{Deserialize, Serialize};
 use tokio::sync::OnceCell;
 
 use crate::client::ApiClient;
-use crate::config::{Config, parse_endpoint};
+use crate::config::{Config, FileType, parse_endpoint};
 use crate::model::CollectionInfo;
-use crate::read::{is_data_object, read_object};
+use crate::read::read_object;
 use crate::sign::Credentials;
-use crate::tos::TosClient;
+use crate::tos::{ObjectInfo, TosClient};
 use crate::{NAME, task};
 
 /// Batches each running download may hold ahead of the consumer.
@@ -40,6 +41,22 @@ pub struct VikingDbSource {
     /// Set by embedders that hold credentials themselves; otherwise read from the environment.
     credentials: Option<Arc<Credentials>>,
     connected: OnceCell<Arc<Connected>>,
+}
+
+/// A split's token: one file an export task wrote, with the size and CRC-64 it must have.
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Token {
+    collection: String,
+    task_id: String,
+    bucket: String,
+    key: String,
+    size: u64,
+    crc64: Option<u64>,
+    file_type: FileType,
+    /// The delivered columns, `None` for all.
+    columns: Option<Vec<String>>,
+    batch_size: usize,
 }
 
 #[derive(Debug)]
@@ -106,38 +123,76 @@ impl ExportSource for VikingDbSource {
         Ok(self.connect(cx).await?.schema.clone())
     }
 
-    /// Without a task there is nothing to split yet: creating one costs money, so planning
-    /// only lists the files of a task given by `task_id`.
-    async fn plan(&self, _scan: &Scan, cx: &Context) -> Result<Vec<Split>> {
+    /// One split per file of the export task: the task named by `task_id`, or a new one,
+    /// created here (it is billed: see [`SourceCapabilities::billed_plan`]) and polled until
+    /// it is done. The tokens name the task's files, so reading them never exports again.
+    async fn plan(&self, scan: &Scan, cx: &Context) -> Result<Vec<Split>> {
         let conn = self.connect(cx).await?;
-        let Some(task_id) = &self.config.task_id else {
-            return Ok(vec![Split::new(
-                0,
-                format!(
-                    "an export task of collection `{}` into tos://{}/ (created when the export starts)",
-                    self.config.collection,
-                    self.config.tos_path.as_deref().unwrap_or_default()
-                ),
-            )]);
-        };
-        let task = conn.api.task_info(task_id, cx).await?;
-        if task.status != "done" {
-            return Ok(vec![Split::new(
-                0,
-                format!(
-                    "task {task_id} is `{}`; its files are listed once it is done",
-                    task.status
-                ),
-            )]);
-        }
-        let (bucket, prefix, file_type) = task::location(&task, &self.config)?;
-        let objects = conn.tos.list(&bucket, &prefix, cx).await?;
-        Ok(objects
+        let target = project_schema(&conn.schema, scan.columns.as_deref())?;
+        let batch_size = scan.batch_size.unwrap_or_else(|| batch_rows(&target));
+        let files = task::run(&self.config, &conn.api, &conn.tos, cx).await?;
+        let task_id = cx
+            .report()
+            .info()
+            .get("task_id")
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        files
+            .objects
             .into_iter()
-            .filter(|o| is_data_object(o, file_type))
             .enumerate()
-            .map(|(i, o)| Split::new(i, format!("tos://{bucket}/{}", o.key)).with_bytes(o.size))
-            .collect())
+            .map(|(i, o)| {
+                let description = format!("tos://{}/{}", files.bucket, o.key);
+                let size = o.size;
+                let token = Token {
+                    collection: self.config.collection.clone(),
+                    task_id: task_id.clone(),
+                    bucket: files.bucket.clone(),
+                    key: o.key,
+                    size,
+                    crc64: o.crc64,
+                    file_type: files.file_type,
+                    columns: scan.columns.clone(),
+                    batch_size,
+                };
+                let token = SplitToken::new(NAME, &token)?;
+                Ok(Split::new(i, description, token).with_bytes(size))
+            })
+            .collect()
+    }
+
+    /// Reads the token's file: its size and CRC-64 are checked once its last byte is in.
+    async fn open_split(
+        &self,
+        token: &SplitToken,
+        cx: &Context,
+    ) -> Result<SendableRecordBatchStream> {
+        let t: Token = token.decode(NAME)?;
+        if t.collection != self.config.collection {
+            return Err(Error::config(format!(
+                "{NAME}: the split token reads collection `{}`, not `{}`; read it with the URL \
+                 it was planned from",
+                t.collection, self.config.collection
+            ))
+            .with_context("task_id", &t.task_id));
+        }
+        let conn = self.connect(cx).await?;
+        let target = project_schema(&conn.schema, t.columns.as_deref())?;
+        let object = ObjectInfo {
+            key: t.key,
+            size: t.size,
+            crc64: t.crc64,
+        };
+        let stream = read_object(
+            conn.tos.clone(),
+            t.bucket,
+            object,
+            t.file_type,
+            target.clone(),
+            t.batch_size,
+            cx.clone(),
+        );
+        Ok(RecordBatchStreamAdapter::sendable(target, stream))
     }
 
     async fn open(&self, scan: &Scan, cx: &Context) -> Result<SendableRecordBatchStream> {
@@ -174,7 +229,7 @@ impl ExportSource for VikingDbSource {
     }
 
     fn capabilities(&self) -> SourceCapabilities {
-        SourceCapabilities::new(true, false)
+        SourceCapabilities::new(true, false).with_billed_plan(self.config.task_id.is_none())
     }
 }
 
