@@ -673,8 +673,11 @@ pub fn parse_decimal(text: &[u8], precision: u8, scale: u8) -> Result<i256> {
         }
         shift += 1;
     }
-    let total = digits.len() as i64 + shift;
-    if total > i64::from(precision) {
+    // An exponent near i64::MAX must not wrap the digit count (or loop `shift` times below).
+    let total = i64::try_from(digits.len())
+        .ok()
+        .and_then(|n| n.checked_add(shift));
+    if total.is_none_or(|total| total > i64::from(precision)) {
         return Err(Error::schema(format!(
             "decimal {:?} does not fit decimal({precision},{scale})",
             String::from_utf8_lossy(text)
@@ -1535,5 +1538,352 @@ mod tests {
         assert_eq!(r.next().unwrap().unwrap().num_rows(), 1);
         assert!(r.next().is_none());
         assert_eq!(r.metrics(), Some(&metrics[..]));
+    }
+}
+
+/// Property tests: streams from the encoder round-trip, and arbitrary or mutated streams end in
+/// a clean error after bounded work. `PROPTEST_CASES` scales them (see `tests/FUZZING.md`).
+#[cfg(test)]
+pub(crate) mod fuzz {
+    use proptest::collection::vec;
+    use proptest::option;
+    use proptest::prelude::*;
+    use proptest::sample::{Index, select};
+    use proptest::test_runner::RngSeed;
+
+    use super::*;
+
+    /// proptest's defaults (`PROPTEST_CASES`, 256 by default), with a fixed seed unless
+    /// `PROPTEST_RNG_SEED` picks one, so that a test run is repeatable.
+    pub(crate) fn config() -> ProptestConfig {
+        let mut config = ProptestConfig {
+            failure_persistence: None,
+            ..ProptestConfig::default()
+        };
+        if config.rng_seed == RngSeed::Random {
+            config.rng_seed = RngSeed::Fixed(0x0a77_09a7);
+        }
+        config
+    }
+
+    /// One edit of a valid encoding.
+    #[derive(Debug, Clone)]
+    pub(crate) enum Edit {
+        Flip(Index, u8),
+        Insert(Index, u8),
+        Delete(Index),
+        Truncate(Index),
+        /// Overwrites bytes with a huge length or count in one of the encodings in use.
+        Huge(Index, Vec<u8>),
+    }
+
+    /// 2^31, 2^40, u32::MAX and u64::MAX as varints, big- and little-endian words.
+    fn huge_words() -> Vec<Vec<u8>> {
+        let mut words = Vec::new();
+        for v in [1u64 << 31, 1 << 40, u64::from(u32::MAX), u64::MAX] {
+            let mut varint = Vec::new();
+            put_varint(&mut varint, v);
+            words.push(varint);
+            words.push((v as u32).to_be_bytes().to_vec());
+            words.push((v as u32).to_le_bytes().to_vec());
+            words.push(v.to_le_bytes().to_vec());
+        }
+        words
+    }
+
+    /// One to four edits.
+    pub(crate) fn edits() -> impl Strategy<Value = Vec<Edit>> {
+        let edit = prop_oneof![
+            (any::<Index>(), any::<u8>()).prop_map(|(at, bit)| Edit::Flip(at, bit)),
+            (any::<Index>(), any::<u8>()).prop_map(|(at, b)| Edit::Insert(at, b)),
+            any::<Index>().prop_map(Edit::Delete),
+            any::<Index>().prop_map(Edit::Truncate),
+            (any::<Index>(), select(huge_words())).prop_map(|(at, w)| Edit::Huge(at, w)),
+        ];
+        vec(edit, 1..5)
+    }
+
+    pub(crate) fn apply(bytes: &mut Vec<u8>, edits: &[Edit]) {
+        for edit in edits {
+            let len = bytes.len();
+            match edit {
+                Edit::Insert(at, b) => bytes.insert(at.index(len + 1), *b),
+                _ if len == 0 => {}
+                Edit::Flip(at, bit) => bytes[at.index(len)] ^= 1 << (bit % 8),
+                Edit::Delete(at) => drop(bytes.remove(at.index(len))),
+                Edit::Truncate(at) => bytes.truncate(at.index(len)),
+                Edit::Huge(at, word) => {
+                    let at = at.index(len);
+                    let end = (at + word.len()).min(len);
+                    bytes.splice(at..end, word.iter().copied());
+                }
+            }
+        }
+    }
+
+    /// Every type the decoder maps, nested ones included.
+    const TYPES: [&str; 18] = [
+        "bigint",
+        "int",
+        "smallint",
+        "tinyint",
+        "double",
+        "float",
+        "boolean",
+        "string",
+        "binary",
+        "decimal(18,4)",
+        "decimal(54,18)",
+        "date",
+        "datetime",
+        "timestamp",
+        "timestamp_ntz",
+        "array<bigint>",
+        "map<string,bigint>",
+        "struct<a:int,b:array<string>>",
+    ];
+
+    fn columns() -> Vec<Column> {
+        TYPES
+            .iter()
+            .enumerate()
+            .map(|(i, ty)| Column::new(format!("c{i}"), ty).unwrap())
+            .collect()
+    }
+
+    /// Values of `ty` that the encoder writes and the decoder takes back.
+    fn value(ty: &OdpsType) -> BoxedStrategy<Value> {
+        match ty {
+            OdpsType::TinyInt => any::<i8>().prop_map(|v| Value::Int(v.into())).boxed(),
+            OdpsType::SmallInt => any::<i16>().prop_map(|v| Value::Int(v.into())).boxed(),
+            OdpsType::Int => any::<i32>().prop_map(|v| Value::Int(v.into())).boxed(),
+            OdpsType::BigInt => any::<i64>().prop_map(Value::Int).boxed(),
+            OdpsType::Double => any::<f64>().prop_map(Value::Double).boxed(),
+            OdpsType::Float => any::<f32>().prop_map(Value::Float).boxed(),
+            OdpsType::Boolean => any::<bool>().prop_map(Value::Bool).boxed(),
+            OdpsType::String => any::<String>()
+                .prop_map(|s| Value::Bytes(s.into_bytes()))
+                .boxed(),
+            OdpsType::Binary => vec(any::<u8>(), 0..16).prop_map(Value::Bytes).boxed(),
+            OdpsType::Decimal {
+                precision, scale, ..
+            } => {
+                let max = 10i128.pow(u32::from((*precision).min(38))) - 1;
+                let scale = *scale;
+                (-max..=max)
+                    .prop_map(move |v| Value::Decimal(format_decimal(i256::from_i128(v), scale)))
+                    .boxed()
+            }
+            OdpsType::Date => any::<i32>().prop_map(|d| Value::Date(d.into())).boxed(),
+            OdpsType::DateTime => any::<i64>().prop_map(Value::DateTime).boxed(),
+            OdpsType::Timestamp | OdpsType::TimestampNtz => {
+                (-9_000_000_000i64..9_000_000_000, 0..1_000_000_000i32)
+                    .prop_map(|(seconds, nanos)| Value::Timestamp { seconds, nanos })
+                    .boxed()
+            }
+            OdpsType::Array(elem) => vec(option::of(value(elem)), 0..4)
+                .prop_map(Value::Array)
+                .boxed(),
+            // Arrow map keys are never null.
+            OdpsType::Map(k, v) => vec((value(k).prop_map(Some), option::of(value(v))), 0..4)
+                .prop_map(Value::Map)
+                .boxed(),
+            OdpsType::Struct(members) => members
+                .iter()
+                .map(|(_, t)| option::of(value(t)))
+                .collect::<Vec<_>>()
+                .prop_map(Value::Struct)
+                .boxed(),
+            other => unreachable!("{other} is not in TYPES"),
+        }
+    }
+
+    fn rows() -> impl Strategy<Value = Vec<Vec<Option<Value>>>> {
+        let row: Vec<_> = columns().iter().map(|c| option::of(value(&c.ty))).collect();
+        vec(row, 0..5)
+    }
+
+    fn encode(rows: &[Vec<Option<Value>>]) -> Vec<u8> {
+        let mut encoder = RecordEncoder::new(&columns());
+        let mut body = Vec::new();
+        for row in rows {
+            encoder.encode_row(&mut body, row).unwrap();
+        }
+        encoder.finish(&mut body);
+        body
+    }
+
+    fn options(batch_size: usize) -> ReadOptions {
+        ReadOptions {
+            batch_size,
+            ..ReadOptions::default()
+        }
+    }
+
+    /// Reads `body` to its end: every error is a data error, every item consumes input, and
+    /// the field buffer never outgrows the input.
+    fn check(body: &[u8], batch_size: usize) -> std::result::Result<(), TestCaseError> {
+        let mut reader = RecordReader::new(body, &columns(), &options(batch_size)).unwrap();
+        for _ in 0..=body.len() + 1 {
+            match reader.next() {
+                None => return Ok(()),
+                Some(Ok(_)) => {}
+                Some(Err(e)) => prop_assert!(
+                    matches!(e.kind(), ErrorKind::DataIntegrity | ErrorKind::Schema),
+                    "{e}"
+                ),
+            }
+            prop_assert!(reader.scratch.capacity() <= 2 * body.len() + 16);
+        }
+        Err(TestCaseError::fail(
+            "the reader yields more items than bytes",
+        ))
+    }
+
+    proptest! {
+        #![proptest_config(config())]
+
+        /// Decoding inverts encoding, byte for byte once re-encoded.
+        #[test]
+        fn encoded_rows_round_trip(rows in rows(), batch_size in 1usize..4) {
+            let body = encode(&rows);
+            let batches = decode_records(&body, &columns(), &options(batch_size)).unwrap();
+            let decoded: usize = batches.iter().map(RecordBatch::num_rows).sum();
+            prop_assert_eq!(decoded, rows.len());
+            let mut encoder = RecordEncoder::new(&columns());
+            let mut again = Vec::new();
+            for batch in &batches {
+                encoder.encode_batch(&mut again, batch).unwrap();
+            }
+            encoder.finish(&mut again);
+            prop_assert_eq!(again, body);
+        }
+
+        #[test]
+        fn mutated_streams_fail_cleanly(
+            rows in rows(),
+            edits in edits(),
+            batch_size in 1usize..4,
+        ) {
+            let mut body = encode(&rows);
+            apply(&mut body, &edits);
+            check(&body, batch_size)?;
+        }
+
+        #[test]
+        fn random_bytes_fail_cleanly(body in vec(any::<u8>(), 0..512)) {
+            check(&body, 2)?;
+        }
+
+        /// Exponents near both ends of `i64` included.
+        #[test]
+        fn decimal_text_never_panics(
+            mantissa in "[-+]?[0-9]{0,40}(\\.[0-9]{0,40})?",
+            exponent in option::of(prop_oneof![
+                -100i64..100,
+                any::<i64>(),
+                i64::MAX - 100..=i64::MAX,
+                i64::MIN..i64::MIN + 100,
+            ]),
+            (precision, scale) in (1u8..=76).prop_flat_map(|p| (Just(p), 0..=p)),
+        ) {
+            let text = match exponent {
+                Some(e) => format!("{mantissa}E{e}"),
+                None => mantissa,
+            };
+            if let Ok(v) = parse_decimal(text.as_bytes(), precision, scale) {
+                // What parses formats back to the same number.
+                let again = parse_decimal(format_decimal(v, scale).as_bytes(), precision, scale);
+                prop_assert_eq!(again.unwrap(), v);
+            }
+        }
+    }
+
+    /// `body` with the varint at `at` replaced by `v`.
+    fn with_varint(body: &[u8], at: usize, v: u64) -> Vec<u8> {
+        let len = body[at..].iter().position(|b| b & 0x80 == 0).unwrap() + 1;
+        let mut word = Vec::new();
+        put_varint(&mut word, v);
+        let mut out = body.to_vec();
+        out.splice(at..at + len, word);
+        out
+    }
+
+    fn decode_err(body: &[u8], columns: &[Column]) -> Error {
+        decode_records(body, columns, &ReadOptions::default()).unwrap_err()
+    }
+
+    /// A valid stream whose length, count or footer fields say 2^31, 2^40 or u64::MAX is a
+    /// data error, found without allocating for the stated size.
+    #[test]
+    fn huge_lengths_and_counts_are_errors() {
+        let columns = [
+            Column::new("s", "string").unwrap(),
+            Column::new("a", "array<bigint>").unwrap(),
+            Column::new("m", "map<string,bigint>").unwrap(),
+        ];
+        let row = [
+            Some(Value::Bytes(b"abc".to_vec())),
+            Some(Value::Array(vec![Some(Value::Int(1)), None])),
+            Some(Value::Map(vec![(Some(Value::Bytes(b"k".to_vec())), None)])),
+        ];
+        let mut encoder = RecordEncoder::new(&columns);
+        let mut body = Vec::new();
+        encoder.encode_row(&mut body, &row).unwrap();
+        // The footer's tag is 4 bytes, then its count.
+        let footer_count = body.len() + 4;
+        encoder.finish(&mut body);
+        decode_records(&body, &columns, &ReadOptions::default()).unwrap();
+        // tag, length 3, "abc"; tag, count 2, 3 bytes of elements; tag, key count 1, ...
+        let string_len = 1;
+        let array_count = 6;
+        let map_keys = array_count + 5;
+        assert_eq!(
+            [body[string_len], body[array_count], body[map_keys]],
+            [3, 2, 1]
+        );
+        for huge in [1u64 << 31, 1 << 40, u64::MAX] {
+            for at in [string_len, array_count, map_keys, footer_count] {
+                let err = decode_err(&with_varint(&body, at, huge), &columns);
+                assert_eq!(
+                    err.kind(),
+                    ErrorKind::DataIntegrity,
+                    "{huge} at {at}: {err}"
+                );
+            }
+        }
+        // A metrics block of a huge length.
+        let mut body = Vec::new();
+        put_tag(&mut body, META_COUNT, WT_VARINT);
+        put_varint(&mut body, 0);
+        put_tag(&mut body, METRICS_FIELD, WT_LEN);
+        put_varint(&mut body, 1 << 40);
+        body.extend_from_slice(b"{}");
+        assert_eq!(decode_err(&body, &columns).kind(), ErrorKind::DataIntegrity);
+    }
+
+    /// Regression: a decimal exponent near `i64::MAX` overflowed the digit count, which panics
+    /// in debug builds and, wrapped in release builds, loops about 2^63 times.
+    #[test]
+    fn huge_decimal_exponents_are_errors() {
+        for text in [
+            "1E9223372036854775807",
+            "1E9223372036854775800",
+            "1E2147483648",
+            "1E-9223372036854775808",
+            "0.1E9223372036854775807",
+        ] {
+            for (p, s) in [(38, 0), (76, 0), (18, 4)] {
+                let err = parse_decimal(text.as_bytes(), p, s).unwrap_err();
+                assert_eq!(err.kind(), ErrorKind::Schema, "{text}: {err}");
+            }
+        }
+        let columns = [Column::new("d", "decimal(38,0)").unwrap()];
+        let mut encoder = RecordEncoder::new(&columns);
+        let mut body = Vec::new();
+        let row = [Some(Value::Decimal("1E9223372036854775807".into()))];
+        encoder.encode_row(&mut body, &row).unwrap();
+        encoder.finish(&mut body);
+        assert_eq!(decode_err(&body, &columns).kind(), ErrorKind::Schema);
     }
 }
