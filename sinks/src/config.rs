@@ -14,6 +14,9 @@ use crate::format::Format;
 pub(crate) const DEFAULT_ROW_GROUP_SIZE: usize = 1_048_576;
 /// Partition writers kept open at once when not configured.
 pub(crate) const DEFAULT_MAX_OPEN_FILES: usize = 64;
+/// Output bytes between the durable points of a resumable text or Arrow stream file when
+/// not configured: each costs an fsync, and a resume redoes at most this much.
+pub(crate) const DEFAULT_CHECKPOINT_BYTES: u64 = 64 << 20;
 
 /// Options of the format sinks (`-o key=value`, URL query, job file).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
@@ -41,6 +44,9 @@ pub struct Config {
     pub delimiter: Option<String>,
     /// CSV: write a header line (default true).
     pub header: Option<bool>,
+    /// With `--resume`: output bytes between durable points of an NDJSON, JSON, CSV or
+    /// Arrow stream file (default 64 MiB). Parquet's durable points are its row groups.
+    pub checkpoint_bytes: Option<u64>,
 }
 
 /// A parquet compression codec.
@@ -65,6 +71,7 @@ pub(crate) struct WriterOptions {
     pub statistics: bool,
     pub delimiter: u8,
     pub header: bool,
+    pub checkpoint_bytes: u64,
 }
 
 /// Directory layout settings after defaults and validation.
@@ -123,6 +130,13 @@ impl Config {
             given("max_bytes_per_file", self.max_bytes_per_file.is_some()),
             given("max_open_files", self.max_open_files.is_some()),
         ];
+        if matches!(target, SinkTarget::Stdout) && self.checkpoint_bytes.is_some() {
+            return fail(
+                "`checkpoint_bytes` applies to resumable file and directory outputs, not to \
+                 standard output"
+                    .into(),
+            );
+        }
         if !matches!(target, SinkTarget::Directory(_))
             && let Some(name) = directory_only.into_iter().flatten().next()
         {
@@ -136,6 +150,7 @@ impl Config {
             ("max_rows_per_file", self.max_rows_per_file),
             ("max_bytes_per_file", self.max_bytes_per_file),
             ("max_open_files", self.max_open_files.map(|v| v as u64)),
+            ("checkpoint_bytes", self.checkpoint_bytes),
         ] {
             if value == Some(0) {
                 return fail(format!("`{name}` must be at least 1"));
@@ -194,6 +209,7 @@ impl Config {
                 statistics: self.statistics.unwrap_or(true),
                 delimiter,
                 header: self.header.unwrap_or(true),
+                checkpoint_bytes: self.checkpoint_bytes.unwrap_or(DEFAULT_CHECKPOINT_BYTES),
             },
             layout: LayoutOptions {
                 max_rows_per_file: self.max_rows_per_file,

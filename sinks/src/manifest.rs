@@ -18,8 +18,8 @@ use crate::format::Format;
 /// The manifest's file name inside a directory output.
 pub(crate) const MANIFEST: &str = "_manifest.json";
 
-/// One data file, as listed in the manifest.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One data file, as listed in the manifest (and in a resume journal's checkpoints).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct ManifestFile {
     /// Relative to the output directory, `/`-separated.
     pub path: String,

@@ -2,17 +2,18 @@
 //! standard output), built and checked before anything runs.
 
 use std::io::Write;
+use std::path::{Path, PathBuf};
 
 use arrowport_core::arrow::datatypes::Schema;
 use arrowport_core::{
-    Context, Error, Result, SendableRecordBatchStream, Sink, SinkSpec, SinkTarget, WriteSummary,
-    async_trait,
+    Checkpoint, Checkpoints, Context, Error, ErrorKind, Result, SendableRecordBatchStream, Sink,
+    SinkSpec, SinkTarget, WriteSummary, async_trait,
 };
 
 use crate::config::{Config, Settings};
 use crate::destination::partition::Partitioner;
 use crate::destination::stdout::MakeWriter;
-use crate::destination::{check_target, directory, file, stdout};
+use crate::destination::{check_target, directory, file, partial_path, stdout};
 use crate::format::Format;
 
 /// A sink writing one [`Format`] to a file, a directory or standard output.
@@ -33,9 +34,14 @@ impl FileSink {
     pub fn new(format: Format, spec: SinkSpec) -> Result<Self> {
         let config: Config = spec.options.deserialize(format.name())?;
         let settings = config.validate(format, &spec.target)?;
+        // An output with a journal beside it may exist already: an interrupted run committed
+        // it and died before removing the journal; the resumed run finds out.
+        let resuming = |path: &Path| journal_path(path).exists();
         match &spec.target {
-            SinkTarget::File(path) => check_target(path, spec.overwrite, false)?,
-            SinkTarget::Directory(path) => check_target(path, spec.overwrite, true)?,
+            SinkTarget::File(path) => check_target(path, spec.overwrite || resuming(path), false)?,
+            SinkTarget::Directory(path) => {
+                check_target(path, spec.overwrite || resuming(path), true)?
+            }
             SinkTarget::Stdout => {}
             SinkTarget::Url { .. } => {
                 return Err(Error::config(format!(
@@ -103,7 +109,9 @@ impl Sink for FileSink {
                 file::write(self.format, writer, path, self.overwrite, input, cx).await
             }
             SinkTarget::Directory(path) => {
-                directory::write(self.format, &self.settings, path, self.overwrite, input, cx).await
+                let settings = &self.settings;
+                directory::write(self.format, settings, path, self.overwrite, input, None, cx)
+                    .await
             }
             SinkTarget::Stdout => stdout::write(self.format, writer, &self.stdout, input, cx).await,
             SinkTarget::Url { .. } => Err(Error::config(format!(
@@ -113,4 +121,78 @@ impl Sink for FileSink {
             ))),
         }
     }
+
+    /// `<output>.journal`, beside `<output>.partial`, for a file or a directory.
+    fn journal_path(&self) -> Option<PathBuf> {
+        match &self.target {
+            SinkTarget::File(path) | SinkTarget::Directory(path) => Some(journal_path(path)),
+            SinkTarget::Stdout | SinkTarget::Url { .. } => None,
+        }
+    }
+
+    async fn write_resumable(
+        &self,
+        input: SendableRecordBatchStream,
+        from: Option<Checkpoint>,
+        checkpoints: &dyn Checkpoints,
+        cx: &Context,
+    ) -> Result<WriteSummary> {
+        let schema = input.schema();
+        self.check_schema(&schema)?;
+        if from.is_none() {
+            for warning in self.format.warnings(&schema) {
+                cx.warn(warning);
+            }
+        }
+        match &self.target {
+            SinkTarget::File(path) => {
+                if !self.format.resumable() {
+                    return Err(Error::new(
+                        ErrorKind::Unsupported,
+                        format!(
+                            "--resume cannot continue a single {} file yet; write a directory of \
+                             parts instead (end the output with /), whose finished parts a \
+                             resumed run keeps",
+                            self.format.name()
+                        ),
+                    ));
+                }
+                let writer = &self.settings.writer;
+                let (format, overwrite) = (self.format, self.overwrite);
+                file::write_resumable(format, writer, path, overwrite, input, from, checkpoints, cx)
+                    .await
+            }
+            SinkTarget::Directory(path) => {
+                let resumable = directory::Resumable { from, checkpoints };
+                let settings = &self.settings;
+                let (format, overwrite) = (self.format, self.overwrite);
+                directory::write(format, settings, path, overwrite, input, Some(resumable), cx)
+                    .await
+            }
+            SinkTarget::Stdout | SinkTarget::Url { .. } => Err(Error::new(
+                ErrorKind::Unsupported,
+                format!("--resume needs a file or directory output, not {}", self.target),
+            )),
+        }
+    }
+
+    fn discard_partial(&self) -> Result<()> {
+        if let SinkTarget::File(path) | SinkTarget::Directory(path) = &self.target {
+            let partial = partial_path(path);
+            let removed = match std::fs::symlink_metadata(&partial) {
+                Ok(m) if m.is_dir() => std::fs::remove_dir_all(&partial),
+                Ok(_) => std::fs::remove_file(&partial),
+                Err(_) => Ok(()),
+            };
+            removed.map_err(|e| Error::io(format!("cannot remove `{}`", partial.display()), e))?;
+        }
+        Ok(())
+    }
+}
+
+/// `<path>.journal`: the resume journal of the output at `path`.
+pub(crate) fn journal_path(path: &Path) -> PathBuf {
+    let mut name = path.file_name().map(std::ffi::OsString::from).unwrap_or_default();
+    name.push(".journal");
+    path.with_file_name(name)
 }

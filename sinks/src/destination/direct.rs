@@ -35,8 +35,14 @@ pub(crate) struct DirectFile {
 
 impl DirectFile {
     /// Opens `path`, already opened as `file`, for direct writes through a `buffer`-byte
-    /// block; `file` comes back when the file system does not support direct I/O.
-    pub(crate) fn open(path: &Path, file: File, buffer: usize) -> io::Result<Result<Self, File>> {
+    /// block from offset `at` on (the file's first `at` bytes are kept); `file` comes back
+    /// when the file system does not support direct I/O.
+    pub(crate) fn open(
+        path: &Path,
+        file: File,
+        buffer: usize,
+        at: u64,
+    ) -> io::Result<Result<Self, File>> {
         let direct = match OpenOptions::new()
             .write(true)
             .custom_flags(libc::O_DIRECT)
@@ -47,16 +53,21 @@ impl DirectFile {
             Err(e) => return Err(e),
         };
         let capacity = buffer.div_ceil(ALIGN).max(1) * ALIGN;
-        let buffer = vec![0; capacity + ALIGN];
+        let mut buffer = vec![0; capacity + ALIGN];
         let start = buffer.as_ptr().align_offset(ALIGN);
+        // Direct writes start on a block boundary: the kept bytes of the last block are
+        // loaded, and written again with what follows them.
+        let offset = at / ALIGN as u64 * ALIGN as u64;
+        let len = (at - offset) as usize;
+        file.read_exact_at(&mut buffer[start..start + len], offset)?;
         Ok(Ok(DirectFile {
             direct: Some(direct),
             file,
             buffer,
             start,
-            len: 0,
+            len,
             capacity,
-            offset: 0,
+            offset,
         }))
     }
 
@@ -84,6 +95,12 @@ impl DirectFile {
             .copy_within(self.start + aligned..self.start + self.len, self.start);
         self.len -= aligned;
         Ok(())
+    }
+
+    /// Writes what is buffered and makes it durable, without finishing.
+    pub(crate) fn sync(&mut self) -> io::Result<()> {
+        self.flush()?;
+        self.file.sync_data()
     }
 
     /// Writes what is buffered and makes the whole file durable.
@@ -127,7 +144,7 @@ mod tests {
     fn write_direct(dir: &Path, data: &[u8], piece: usize) -> Option<Vec<u8>> {
         let path = dir.join("out");
         let file = File::create(&path).unwrap();
-        let mut out = DirectFile::open(&path, file, 3 * ALIGN).unwrap().ok()?;
+        let mut out = DirectFile::open(&path, file, 3 * ALIGN, 0).unwrap().ok()?;
         let (first, second) = data.split_at(data.len() / 2);
         for chunk in first.chunks(piece) {
             out.write_all(chunk).unwrap();
@@ -157,6 +174,24 @@ mod tests {
         }
     }
 
+    /// A file continued from an unaligned offset keeps its first bytes and gets the rest.
+    #[test]
+    fn a_file_continues_from_any_offset() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out");
+        let data = bytes(9 * ALIGN + 123);
+        for at in [0, 1, ALIGN - 1, ALIGN, 5 * ALIGN + 77] {
+            std::fs::write(&path, &data[..at]).unwrap();
+            let file = OpenOptions::new().read(true).write(true).open(&path).unwrap();
+            let Ok(mut out) = DirectFile::open(&path, file, 2 * ALIGN, at as u64).unwrap() else {
+                return;
+            };
+            out.write_all(&data[at..]).unwrap();
+            out.finish().unwrap();
+            assert!(std::fs::read(&path).unwrap() == data, "from {at}");
+        }
+    }
+
     /// After the file system refuses a direct write, the same bytes go through the normal
     /// descriptor.
     #[test]
@@ -164,7 +199,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("out");
         let file = File::create(&path).unwrap();
-        let Ok(mut out) = DirectFile::open(&path, file, ALIGN).unwrap() else {
+        let Ok(mut out) = DirectFile::open(&path, file, ALIGN, 0).unwrap() else {
             return;
         };
         out.direct = None;

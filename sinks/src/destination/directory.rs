@@ -10,8 +10,10 @@ use std::path::{Path, PathBuf};
 
 use arrowport_core::arrow::record_batch::RecordBatch;
 use arrowport_core::{
-    Context, Error, FileSummary, Result, SendableRecordBatchStream, WriteSummary,
+    Checkpoint, Checkpoints, Context, Error, ErrorKind, FileSummary, Result,
+    SendableRecordBatchStream, WriteSummary,
 };
+use serde::{Deserialize, Serialize};
 use futures::StreamExt;
 
 use super::file::{EncodedFile, FILE_BUFFER, HashingWriter, OutputFile};
@@ -38,6 +40,52 @@ struct StagingDir {
 }
 
 impl StagingDir {
+    /// Opens the staging directory an interrupted run left, keeping only the finished
+    /// `parts` (a part that was being written is removed: it starts again).
+    fn reopen(path: PathBuf, parts: &[ManifestFile]) -> Result<Self> {
+        if !path.is_dir() {
+            return Err(Error::new(
+                ErrorKind::DataIntegrity,
+                format!(
+                    "cannot continue: the partial output `{}` the journal describes is gone; \
+                     pass --restart to start over",
+                    path.display()
+                ),
+            ));
+        }
+        let keep: std::collections::HashSet<PathBuf> =
+            parts.iter().map(|p| path.join(&p.path)).collect();
+        for part in &keep {
+            if !part.is_file() {
+                return Err(Error::new(
+                    ErrorKind::DataIntegrity,
+                    format!(
+                        "cannot continue: the finished part `{}` the journal lists is missing; \
+                         pass --restart to start over",
+                        part.display()
+                    ),
+                ));
+            }
+        }
+        let entries = fs::read_dir(&path)
+            .map_err(|e| Error::io(format!("cannot list `{}`", path.display()), e))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| Error::io("cannot list the partial output", e))?;
+            if !keep.contains(&entry.path()) {
+                remove_any(&entry.path()).map_err(|e| {
+                    Error::io(format!("cannot remove `{}`", entry.path().display()), e)
+                })?;
+            }
+        }
+        Ok(StagingDir { path, armed: true })
+    }
+
+    /// Keeps the tree on drop: a resumable write leaves it for the next run.
+    fn keep_on_drop(mut self) -> Self {
+        self.armed = false;
+        self
+    }
+
     /// Creates `path`, replacing a stale one left by a killed process.
     fn create(path: PathBuf) -> Result<Self> {
         if fs::symlink_metadata(&path).is_ok() {
@@ -113,8 +161,9 @@ fn remove_any(path: &Path) -> std::io::Result<()> {
 
 /// What size-based rotation has learned about the encoding: bytes per row, and how the
 /// encoder's buffered bytes compare with what they become once written (parquet compresses its
-/// open page only when it closes it, so its estimate runs high for small files).
-#[derive(Debug, Default)]
+/// open page only when it closes it, so its estimate runs high for small files). Journaled by
+/// the bits of its floats, so that a resumed run rotates exactly where the first would have.
+#[derive(Debug, Default, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 struct SizeModel {
     bytes_per_row: Option<f64>,
     buffer_ratio: Option<f64>,
@@ -136,6 +185,20 @@ impl SizeModel {
 
     fn observe_rows(&mut self, size: u64, rows: u64) {
         self.bytes_per_row = Some(size as f64 / rows.max(1) as f64);
+    }
+
+    fn to_bits(self) -> [Option<u64>; 2] {
+        [
+            self.bytes_per_row.map(f64::to_bits),
+            self.buffer_ratio.map(f64::to_bits),
+        ]
+    }
+
+    fn from_bits([per_row, ratio]: [Option<u64>; 2]) -> Self {
+        SizeModel {
+            bytes_per_row: per_row.map(f64::from_bits),
+            buffer_ratio: ratio.map(f64::from_bits),
+        }
     }
 
     /// Learns from a closed file: `last` was its (written, buffered) bytes when last measured.
@@ -172,6 +235,8 @@ struct Parts<'a> {
     clock: u64,
     /// Sizes writes and judges fullness when rotating by bytes.
     sizes: SizeModel,
+    /// `sizes` as the last part closed: where the next part started from.
+    sizes_at_close: SizeModel,
     done: Vec<ManifestFile>,
 }
 
@@ -198,6 +263,7 @@ impl<'a> Parts<'a> {
             dirs: vec![root.to_path_buf()],
             clock: 0,
             sizes: SizeModel::default(),
+            sizes_at_close: SizeModel::default(),
             done: Vec::new(),
         }
     }
@@ -305,6 +371,7 @@ impl<'a> Parts<'a> {
         if let Some(part) = self.open.remove(key) {
             let written = part.file.finish(&self.root.join(&part.relative))?;
             self.sizes.observe_close(part.last_sizes, written.bytes);
+            self.sizes_at_close = self.sizes;
             self.done.push(ManifestFile {
                 path: part.relative,
                 rows: written.rows,
@@ -314,6 +381,23 @@ impl<'a> Parts<'a> {
             });
         }
         Ok(())
+    }
+
+    /// The checkpoint of an unpartitioned output whose parts are all closed: the rows they
+    /// hold and how to go on.
+    fn checkpoint(&self, complete: bool) -> Result<Checkpoint> {
+        let state = DirectoryState {
+            parts: self.done.clone(),
+            next_part: self.next_part.get(&Vec::new()).copied().unwrap_or(0),
+            sizes: self.sizes_at_close.to_bits(),
+            complete,
+        };
+        Ok(Checkpoint {
+            rows: self.done.iter().map(|f| f.rows).sum(),
+            state: serde_json::to_value(state).map_err(|e| {
+                Error::new(ErrorKind::Unexpected, format!("cannot journal the parts: {e}"))
+            })?,
+        })
     }
 
     /// Closes every open part and returns all parts, ordered by path.
@@ -330,24 +414,108 @@ impl<'a> Parts<'a> {
     }
 }
 
-/// Writes the whole stream as a directory of part files at `target`.
+/// A directory's journaled state: the parts finished so far and what the writer needs to
+/// go on as the first run would have.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DirectoryState {
+    /// Finished parts, in the order they were closed.
+    parts: Vec<ManifestFile>,
+    next_part: u32,
+    sizes: [Option<u64>; 2],
+    /// Set once the manifest is written: only the rename is left.
+    #[serde(default)]
+    complete: bool,
+}
+
+/// A resumable write's journal and where it continues.
+pub(crate) struct Resumable<'a> {
+    pub from: Option<Checkpoint>,
+    pub checkpoints: &'a dyn Checkpoints,
+}
+
+/// Writes the whole stream as a directory of part files at `target`. A resumable write
+/// journals every part as it is closed (unpartitioned outputs: the parts are written one
+/// after another, so the closed ones hold exactly the rows before the next), continues from
+/// its last checkpoint, and keeps the staging directory on failure for the next run.
 pub(crate) async fn write(
     format: Format,
     settings: &Settings,
     target: &Path,
     overwrite: bool,
     mut input: SendableRecordBatchStream,
+    resumable: Option<Resumable<'_>>,
     cx: &Context,
 ) -> Result<WriteSummary> {
     let schema = input.schema();
     let partitioner = Partitioner::new(&schema, &settings.layout.partition_by)?;
-    let staging = StagingDir::create(partial_path(target))?;
+    if resumable.is_some() && partitioner.is_partitioned() {
+        return Err(Error::new(
+            ErrorKind::Unsupported,
+            "--resume cannot continue a partition_by output yet: its parts are written side by \
+             side, with no point where all of them are durable; export without --resume",
+        ));
+    }
+    let state = match resumable.as_ref().and_then(|r| r.from.as_ref()) {
+        Some(checkpoint) => Some(
+            serde_json::from_value::<DirectoryState>(checkpoint.state.clone()).map_err(|e| {
+                Error::new(
+                    ErrorKind::DataIntegrity,
+                    format!("the resume journal's directory state is malformed: {e}"),
+                )
+            })?,
+        ),
+        None => None,
+    };
+    let staging_path = partial_path(target);
+    if let Some(state) = state.as_ref().filter(|s| s.complete) {
+        let files = state.parts.clone();
+        if staging_path.is_dir() {
+            StagingDir {
+                path: staging_path,
+                armed: false,
+            }
+            .commit(target, overwrite, cx)?;
+        } else if !target.is_dir() {
+            return Err(Error::new(
+                ErrorKind::DataIntegrity,
+                format!(
+                    "the resume journal records `{}` as complete, but neither it nor its partial \
+                     directory exists; pass --restart to export again",
+                    target.display()
+                ),
+            ));
+        }
+        return Ok(summary(target, files));
+    }
+    let staging = match &state {
+        Some(state) => StagingDir::reopen(staging_path, &state.parts)?,
+        None => StagingDir::create(staging_path)?,
+    };
+    let staging = match resumable {
+        Some(_) => staging.keep_on_drop(),
+        None => staging,
+    };
     let mut parts = Parts::new(&staging.path, format, settings, &partitioner);
+    if let Some(state) = state {
+        parts.next_part.insert(Vec::new(), state.next_part);
+        parts.sizes = SizeModel::from_bits(state.sizes);
+        parts.sizes_at_close = parts.sizes;
+        parts.done = state.parts;
+    }
+    let journal = resumable.as_ref().map(|r| r.checkpoints);
+    let mut journaled = parts.done.len();
     while let Some(batch) = input.next().await {
         let batch = batch?;
         cx.check_cancelled()?;
         for (key, piece) in partitioner.split(&batch)? {
             parts.write(&key, &piece)?;
+        }
+        if let Some(journal) = journal
+            && parts.done.len() > journaled
+        {
+            journaled = parts.done.len();
+            journal.record(parts.checkpoint(false)?)?;
         }
     }
     if !partitioner.is_partitioned() && parts.done.is_empty() && parts.open.is_empty() {
@@ -366,8 +534,24 @@ pub(crate) async fn write(
     )?;
     sync_dir(&staging.path);
     cx.check_cancelled()?;
+    if let Some(journal) = journal {
+        let rows = files.iter().map(|f| f.rows).sum();
+        let state = DirectoryState {
+            parts: files.clone(),
+            next_part: 0,
+            sizes: [None, None],
+            complete: true,
+        };
+        journal.record(Checkpoint {
+            rows,
+            state: serde_json::to_value(state).expect("a directory state serializes"),
+        })?;
+    }
     staging.commit(target, overwrite, cx)?;
+    Ok(summary(target, files))
+}
 
+fn summary(target: &Path, files: Vec<ManifestFile>) -> WriteSummary {
     let rows = files.iter().map(|f| f.rows).sum();
     let bytes = files.iter().map(|f| f.bytes).sum();
     let summaries = files
@@ -382,5 +566,5 @@ pub(crate) async fn write(
             sha256: f.sha256,
         })
         .collect();
-    Ok(WriteSummary::new(rows, bytes, summaries, false))
+    WriteSummary::new(rows, bytes, summaries, false)
 }

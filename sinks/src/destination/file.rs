@@ -2,7 +2,7 @@
 //! file (format writer + buffer + file), and the single-file destination built from them.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufWriter, Write};
+use std::io::{self, BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -10,7 +10,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use arrowport_core::arrow::datatypes::SchemaRef;
 use arrowport_core::arrow::record_batch::RecordBatch;
 use arrowport_core::{
-    Context, Error, FileSummary, Result, SendableRecordBatchStream, WriteSummary,
+    Checkpoint, Checkpoints, Context, Error, ErrorKind, FileSummary, Result,
+    SendableRecordBatchStream, WriteSummary,
 };
 use futures::StreamExt;
 use sha2::{Digest, Sha256};
@@ -20,7 +21,7 @@ use super::direct::DirectFile;
 use super::writeback::WritebackFile;
 use super::{ensure_replaceable, partial_path, sync_parent};
 use crate::config::WriterOptions;
-use crate::format::{self, Format, FormatWriter};
+use crate::format::{self, DurablePoint, Format, FormatWriter, Output};
 
 /// Buffer between the encoder and a lone output file. Large, so that the file sees few big
 /// writes; there is only one.
@@ -38,12 +39,54 @@ impl PartialFile {
     /// Creates (or truncates a stale) `path` and returns the guard and the open file.
     pub(crate) fn create(path: PathBuf) -> Result<(Self, File)> {
         let file = OpenOptions::new()
+            .read(true)
             .write(true)
             .create(true)
             .truncate(true)
             .open(&path)
             .map_err(|e| Error::io(format!("cannot create `{}`", path.display()), e))?;
         Ok((PartialFile { path, armed: true }, file))
+    }
+
+    /// Opens the partial file an interrupted run left, cut back to its first `len` bytes
+    /// (its last durable point) and positioned there. A file shorter than that, or gone,
+    /// is not the one the journal describes.
+    pub(crate) fn reopen(path: PathBuf, len: u64) -> Result<(Self, File)> {
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&path)
+            .map_err(|e| {
+                Error::new(
+                    ErrorKind::DataIntegrity,
+                    format!(
+                        "cannot continue: the partial output `{}` the journal describes cannot \
+                         be opened ({e}); pass --restart to start over",
+                        path.display()
+                    ),
+                )
+            })?;
+        let io = |e| Error::io(format!("cannot cut back `{}`", path.display()), e);
+        let found = file.metadata().map_err(io)?.len();
+        if found < len {
+            return Err(Error::new(
+                ErrorKind::DataIntegrity,
+                format!(
+                    "cannot continue: the partial output `{}` holds {found} bytes but the journal \
+                     recorded {len} as durable; pass --restart to start over",
+                    path.display()
+                ),
+            ));
+        }
+        file.set_len(len).map_err(io)?;
+        file.seek(SeekFrom::Start(len)).map_err(io)?;
+        Ok((PartialFile { path, armed: true }, file))
+    }
+
+    /// Keeps the file on drop: a resumable write leaves it for the next run.
+    pub(crate) fn keep_on_drop(mut self) -> Self {
+        self.armed = false;
+        self
     }
 
     /// Renames the finished partial file to `target`, which must not exist unless `overwrite`.
@@ -113,6 +156,13 @@ impl<W: Write> HashingWriter<W> {
         }
     }
 
+    /// Counts as if `offset` bytes had been written already: for a file continued there.
+    pub(crate) fn counting_from(inner: W, offset: u64) -> Self {
+        let out = Self::counting(inner);
+        out.bytes.0.store(offset, Ordering::Relaxed);
+        out
+    }
+
     pub(crate) fn counter(&self) -> ByteCount {
         self.bytes.clone()
     }
@@ -163,19 +213,36 @@ impl OutputFile {
     /// Direct writes through a `buffer`-byte block, if the file system of `path` (opened as
     /// `file`) supports them: for a large file written sequentially.
     pub(crate) fn direct(path: &Path, file: File, buffer: usize) -> io::Result<Self> {
+        Self::direct_at(path, file, buffer, 0)
+    }
+
+    /// [`OutputFile::direct`] for a file whose first `at` bytes are kept, positioned there.
+    pub(crate) fn direct_at(path: &Path, file: File, buffer: usize, at: u64) -> io::Result<Self> {
         #[cfg(target_os = "linux")]
-        let file = match DirectFile::open(path, file, buffer)? {
+        let file = match DirectFile::open(path, file, buffer, at)? {
             Ok(direct) => return Ok(OutputFile::Direct(direct)),
             Err(file) => file,
         };
         #[cfg(not(target_os = "linux"))]
-        let _ = path;
+        let _ = (path, at);
         Ok(Self::buffered(file, buffer))
     }
 
     /// Buffered writes through a `buffer`-byte buffer: for files that may stay small.
     pub(crate) fn buffered(file: File, buffer: usize) -> Self {
         OutputFile::Buffered(BufWriter::with_capacity(buffer, WritebackFile::new(file)))
+    }
+
+    /// Writes what is buffered and makes it durable, without finishing.
+    fn sync(&mut self) -> io::Result<()> {
+        match self {
+            #[cfg(target_os = "linux")]
+            OutputFile::Direct(file) => file.sync(),
+            OutputFile::Buffered(buffered) => {
+                buffered.flush()?;
+                buffered.get_mut().sync()
+            }
+        }
     }
 
     /// Writes what is buffered and makes the whole file durable.
@@ -209,6 +276,12 @@ impl Write for OutputFile {
     }
 }
 
+impl Output for HashingWriter<OutputFile> {
+    fn sync(&mut self) -> io::Result<()> {
+        self.inner.sync()
+    }
+}
+
 type FileWriter = Box<dyn FormatWriter<HashingWriter<OutputFile>>>;
 
 /// A file being encoded: format writer → counting (and maybe hashing) writer → buffer → file
@@ -235,10 +308,53 @@ impl EncodedFile {
         })
     }
 
+    /// Continues a file at a durable point an earlier writer reached: `out` holds the
+    /// bytes before it and counts from there.
+    pub(crate) fn resume(
+        out: HashingWriter<OutputFile>,
+        format: Format,
+        schema: &SchemaRef,
+        options: &WriterOptions,
+        point: &DurablePoint,
+    ) -> Result<Self> {
+        let bytes = out.counter();
+        let writer = format::resume(format, schema, options, out, &point.state)?;
+        Ok(EncodedFile {
+            writer,
+            bytes,
+            rows: point.rows,
+        })
+    }
+
     pub(crate) fn write(&mut self, batch: &RecordBatch) -> Result<()> {
         self.writer.write(batch)?;
         self.rows += batch.num_rows() as u64;
         Ok(())
+    }
+
+    /// A durable point here, if the format can stop after any batch: what was encoded is
+    /// written out and synced first.
+    pub(crate) fn pause(&mut self, path: &Path) -> Result<Option<DurablePoint>> {
+        let Some((out, state)) = self.writer.pause()? else {
+            return Ok(None);
+        };
+        out.sync()
+            .map_err(|e| Error::io(format!("cannot sync `{}`", path.display()), e))?;
+        Ok(Some(DurablePoint {
+            rows: self.rows,
+            offset: self.bytes.get(),
+            state,
+        }))
+    }
+
+    /// The latest durable point the format reached on its own (parquet's row groups).
+    pub(crate) fn durable(&mut self) -> Result<Option<DurablePoint>> {
+        self.writer.durable()
+    }
+
+    /// Bytes handed to the file so far.
+    pub(crate) fn bytes(&self) -> u64 {
+        self.bytes.get()
     }
 
     pub(crate) fn rows(&self) -> u64 {
@@ -299,4 +415,134 @@ pub(crate) async fn write(
         vec![file],
         false,
     ))
+}
+
+fn summary(target: &Path, (rows, bytes): (u64, u64)) -> WriteSummary {
+    let file = FileSummary {
+        path: target.to_path_buf(),
+        rows,
+        bytes,
+        sha256: String::new(),
+    };
+    WriteSummary::new(rows, bytes, vec![file], false)
+}
+
+/// The rows and bytes of a file the journal records as complete, if it does.
+fn completed(state: &serde_json::Value) -> Option<(u64, u64)> {
+    let done = state.get("complete")?;
+    Some((done.get("rows")?.as_u64()?, done.get("bytes")?.as_u64()?))
+}
+
+/// Finishes what a run killed after its file was complete left: the rename, unless it
+/// happened.
+fn finish_commit(
+    target: &Path,
+    partial: &Path,
+    overwrite: bool,
+    done: (u64, u64),
+) -> Result<WriteSummary> {
+    if fs::symlink_metadata(partial).is_ok() {
+        PartialFile {
+            path: partial.to_path_buf(),
+            armed: false,
+        }
+        .commit(target, overwrite)?;
+    } else if fs::symlink_metadata(target).is_err() {
+        return Err(Error::new(
+            ErrorKind::DataIntegrity,
+            format!(
+                "the resume journal records `{}` as complete, but neither it nor its partial \
+                 file exists; pass --restart to export again",
+                target.display()
+            ),
+        ));
+    }
+    Ok(summary(target, done))
+}
+
+/// A single file's journaled state: the durable point, as the journal stores it.
+pub(crate) fn point_state(point: &DurablePoint) -> serde_json::Value {
+    serde_json::json!({ "offset": point.offset, "rows": point.rows, "format": point.state })
+}
+
+/// The durable point a single file's journaled state names.
+pub(crate) fn point_of(state: &serde_json::Value) -> Result<DurablePoint> {
+    let number = |key| state.get(key).and_then(serde_json::Value::as_u64);
+    match (number("offset"), number("rows"), state.get("format")) {
+        (Some(offset), Some(rows), Some(format)) => Ok(DurablePoint {
+            rows,
+            offset,
+            state: format.clone(),
+        }),
+        _ => Err(Error::new(
+            ErrorKind::DataIntegrity,
+            format!("the resume journal's file state is malformed: {state}"),
+        )),
+    }
+}
+
+/// Writes the stream to `target` through `<target>.partial` resumably: continues the partial
+/// file at `from` when given, records a durable point every `checkpoint_bytes` of output (or
+/// at each parquet row group), and keeps the partial file on failure for the next run.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn write_resumable(
+    format: Format,
+    options: &WriterOptions,
+    target: &Path,
+    overwrite: bool,
+    mut input: SendableRecordBatchStream,
+    from: Option<Checkpoint>,
+    checkpoints: &dyn Checkpoints,
+    cx: &Context,
+) -> Result<WriteSummary> {
+    let partial = partial_path(target);
+    if let Some(done) = from.as_ref().and_then(|c| completed(&c.state)) {
+        return finish_commit(target, &partial, overwrite, done);
+    }
+    let schema = input.schema();
+    let open_err = |e| Error::io(format!("cannot open `{}`", partial.display()), e);
+    let (guard, mut out) = match &from {
+        Some(checkpoint) => {
+            let point = point_of(&checkpoint.state)?;
+            let (guard, file) = PartialFile::reopen(partial.clone(), point.offset)?;
+            let file = OutputFile::direct_at(&partial, file, FILE_BUFFER, point.offset)
+                .map_err(open_err)?;
+            let out = HashingWriter::counting_from(file, point.offset);
+            (guard, EncodedFile::resume(out, format, &schema, options, &point)?)
+        }
+        None => {
+            let (guard, file) = PartialFile::create(partial.clone())?;
+            let file = OutputFile::direct(&partial, file, FILE_BUFFER).map_err(open_err)?;
+            let out = HashingWriter::counting(file);
+            (guard, EncodedFile::new(out, format, &schema, options)?)
+        }
+    };
+    let guard = guard.keep_on_drop();
+    let mut last = out.bytes();
+    while let Some(batch) = input.next().await {
+        let batch = batch?;
+        cx.check_cancelled()?;
+        out.write(&batch)?;
+        let point = match out.durable()? {
+            Some(point) => Some(point),
+            None if out.bytes() - last >= options.checkpoint_bytes => out.pause(&partial)?,
+            None => None,
+        };
+        if let Some(point) = point {
+            last = point.offset;
+            checkpoints.record(Checkpoint {
+                rows: point.rows,
+                state: point_state(&point),
+            })?;
+        }
+    }
+    let written = out.finish(&partial)?;
+    let done = (written.rows, written.bytes);
+    // Durable before the rename: a run killed between the two only has to rename.
+    checkpoints.record(Checkpoint {
+        rows: written.rows,
+        state: serde_json::json!({ "complete": { "rows": done.0, "bytes": done.1 } }),
+    })?;
+    guard.commit(target, overwrite)?;
+    Ok(summary(target, done))
 }

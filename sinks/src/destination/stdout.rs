@@ -68,6 +68,13 @@ impl Write for PipeWriter {
     }
 }
 
+/// A pipe has no durable points: syncing it only flushes it.
+impl crate::format::Output for HashingWriter<BufWriter<PipeWriter>> {
+    fn sync(&mut self) -> io::Result<()> {
+        self.flush()
+    }
+}
+
 /// Writes the whole stream to the writer `make` returns. Stops consuming the stream as soon as
 /// the reader has gone.
 pub(crate) async fn write(

@@ -77,6 +77,11 @@ impl WritebackFile {
             .unwrap_or_else(|_| Err(io::Error::other("the writeback thread panicked")))
     }
 
+    /// Makes everything written so far durable, without finishing.
+    pub(crate) fn sync(&mut self) -> io::Result<()> {
+        self.file.sync_data()
+    }
+
     /// Makes everything written durable. A background sync's failure is reported here: the
     /// kernel reports a write-back error once, to whichever sync sees it first.
     pub(crate) fn finish(mut self) -> io::Result<()> {

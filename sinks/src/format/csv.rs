@@ -1,10 +1,10 @@
 //! CSV output through arrow-csv's writer: a header line (unless disabled), the configured
 //! delimiter, empty fields for nulls, and scalar columns only.
 
-use std::io::{self, Write};
+use std::io::Write;
 
 use arrowport_core::Result;
-use arrowport_core::arrow::csv::{Writer, WriterBuilder};
+use arrowport_core::arrow::csv::WriterBuilder;
 use arrowport_core::arrow::datatypes::{DataType, SchemaRef};
 use arrowport_core::arrow::record_batch::RecordBatch;
 
@@ -21,22 +21,52 @@ pub(crate) fn unsupported(ty: &DataType) -> Option<&'static str> {
     ty.is_nested().then_some("a nested type")
 }
 
+/// Encodes each batch with a fresh arrow-csv writer into a scratch buffer, then hands the
+/// bytes to the output: the only state between batches is whether the header is still due,
+/// so any batch boundary is a point to stop and continue from.
 struct CsvWriter<W: Write> {
-    inner: Writer<NoFlush<W>>,
+    out: W,
+    scratch: Vec<u8>,
     relabel: Option<Relabel>,
     schema: SchemaRef,
-    header: bool,
-    started: bool,
+    delimiter: u8,
+    /// The header is wanted and not written yet.
+    header_due: bool,
+}
+
+impl<W: Write> CsvWriter<W> {
+    fn new(schema: &SchemaRef, options: &WriterOptions, out: W, header_due: bool) -> Self {
+        CsvWriter {
+            out,
+            scratch: Vec::new(),
+            relabel: Relabel::new(schema),
+            schema: schema.clone(),
+            delimiter: options.delimiter,
+            header_due: header_due && options.header,
+        }
+    }
+
+    fn encode(&mut self, batch: &RecordBatch) -> Result<()> {
+        self.scratch.clear();
+        let mut writer = WriterBuilder::new()
+            .with_header(self.header_due)
+            .with_delimiter(self.delimiter)
+            .build(&mut self.scratch);
+        match &self.relabel {
+            Some(r) => writer.write(&r.apply(batch)?)?,
+            None => writer.write(batch)?,
+        }
+        drop(writer);
+        self.header_due = false;
+        self.out
+            .write_all(&self.scratch)
+            .map_err(|e| arrowport_core::Error::io("cannot write csv", e))
+    }
 }
 
 impl<W: Write + Send> FormatWriter<W> for CsvWriter<W> {
     fn write(&mut self, batch: &RecordBatch) -> Result<()> {
-        match &self.relabel {
-            Some(r) => self.inner.write(&r.apply(batch)?)?,
-            None => self.inner.write(batch)?,
-        }
-        self.started = true;
-        Ok(())
+        self.encode(batch)
     }
 
     fn buffered_bytes(&mut self) -> Result<usize> {
@@ -44,33 +74,17 @@ impl<W: Write + Send> FormatWriter<W> for CsvWriter<W> {
     }
 
     fn finish(mut self: Box<Self>) -> Result<W> {
-        // arrow-csv writes the header with the first batch; an empty export still gets one, so
-        // that the file names its columns.
-        if !self.started && self.header {
+        // An empty export still gets its header, so that the file names its columns.
+        if self.header_due {
             let empty = RecordBatch::new_empty(self.schema.clone());
-            self.write(&empty)?;
+            self.encode(&empty)?;
         }
-        Ok(self.inner.into_inner().0)
-    }
-}
-
-/// Passes writes through but not flushes. arrow-csv flushes after every batch, which would
-/// defeat the destination's large buffer (one syscall per batch), and flushes again in
-/// `into_inner`, where a failure (a closed pipe) would panic. The destination flushes once, at
-/// the end, where a failure is an error.
-struct NoFlush<W>(W);
-
-impl<W: Write> Write for NoFlush<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.write(buf)
+        Ok(self.out)
     }
 
-    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
-        self.0.write_all(buf)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
+    fn pause(&mut self) -> Result<Option<(&mut W, serde_json::Value)>> {
+        let state = serde_json::json!({ "header_due": self.header_due });
+        Ok(Some((&mut self.out, state)))
     }
 }
 
@@ -79,15 +93,19 @@ pub(crate) fn open<W: Write + Send + 'static>(
     options: &WriterOptions,
     out: W,
 ) -> Result<Box<dyn FormatWriter<W>>> {
-    let inner = WriterBuilder::new()
-        .with_header(options.header)
-        .with_delimiter(options.delimiter)
-        .build(NoFlush(out));
-    Ok(Box::new(CsvWriter {
-        inner,
-        relabel: Relabel::new(schema),
-        schema: schema.clone(),
-        header: options.header,
-        started: false,
-    }))
+    Ok(Box::new(CsvWriter::new(schema, options, out, true)))
+}
+
+/// Continues a CSV file where an earlier writer paused.
+pub(crate) fn resume<W: Write + Send + 'static>(
+    schema: &SchemaRef,
+    options: &WriterOptions,
+    out: W,
+    state: &serde_json::Value,
+) -> Result<Box<dyn FormatWriter<W>>> {
+    let header_due = state
+        .get("header_due")
+        .and_then(serde_json::Value::as_bool)
+        .ok_or_else(|| super::bad_state(super::Format::Csv, state))?;
+    Ok(Box::new(CsvWriter::new(schema, options, out, header_due)))
 }

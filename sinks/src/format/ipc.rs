@@ -8,7 +8,7 @@
 use std::io::Write;
 
 use arrowport_core::Result;
-use arrowport_core::arrow::datatypes::SchemaRef;
+use arrowport_core::arrow::datatypes::{DataType, SchemaRef};
 use arrowport_core::arrow::ipc::writer::{
     DictionaryHandling, FileWriter, IpcWriteOptions, StreamWriter,
 };
@@ -43,7 +43,78 @@ macro_rules! ipc_writer {
 }
 
 ipc_writer!(IpcFile, FileWriter);
-ipc_writer!(IpcStream, StreamWriter);
+
+/// The stream writer. Its output starts with the schema message, which a writer continuing
+/// a stream must not write again: it writes through [`Skip`], which drops that many bytes.
+struct IpcStream<W: Write> {
+    inner: StreamWriter<Skip<W>>,
+    /// The schema has dictionaries: the writer's dictionary state cannot be carried over,
+    /// so it cannot stop and continue.
+    dictionaries: bool,
+}
+
+impl<W: Write + Send> FormatWriter<W> for IpcStream<W> {
+    fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        Ok(self.inner.write(batch)?)
+    }
+
+    fn buffered_bytes(&mut self) -> Result<usize> {
+        Ok(0)
+    }
+
+    fn finish(self: Box<Self>) -> Result<W> {
+        Ok(self.inner.into_inner()?.inner)
+    }
+
+    /// Each batch is one message written through at once: any batch boundary is a point to
+    /// stop, unless dictionaries would have to be sent again.
+    fn pause(&mut self) -> Result<Option<(&mut W, serde_json::Value)>> {
+        if self.dictionaries {
+            return Ok(None);
+        }
+        Ok(Some((&mut self.inner.get_mut().inner, serde_json::json!({}))))
+    }
+}
+
+/// Passes writes through after dropping the first `skip` bytes.
+struct Skip<W> {
+    inner: W,
+    skip: usize,
+}
+
+impl<W: Write> Write for Skip<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.skip >= buf.len() {
+            self.skip -= buf.len();
+            return Ok(buf.len());
+        }
+        let dropped = std::mem::take(&mut self.skip);
+        Ok(dropped + self.inner.write(&buf[dropped..])?)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+fn has_dictionaries(schema: &SchemaRef) -> bool {
+    schema
+        .flattened_fields()
+        .iter()
+        .any(|f| matches!(f.data_type(), DataType::Dictionary(..)))
+}
+
+fn stream_writer<W: Write + Send + 'static>(
+    schema: &SchemaRef,
+    out: W,
+    skip: usize,
+) -> Result<Box<dyn FormatWriter<W>>> {
+    let out = Skip { inner: out, skip };
+    Ok(Box::new(IpcStream {
+        inner: StreamWriter::try_new_with_options(out, schema, options())?,
+        dictionaries: has_dictionaries(schema),
+    }))
+}
 
 pub(crate) fn open_file<W: Write + Send + 'static>(
     schema: &SchemaRef,
@@ -60,11 +131,18 @@ pub(crate) fn open_stream<W: Write + Send + 'static>(
     schema: &SchemaRef,
     out: W,
 ) -> Result<Box<dyn FormatWriter<W>>> {
-    Ok(Box::new(IpcStream(StreamWriter::try_new_with_options(
-        out,
-        schema,
-        options(),
-    )?)))
+    stream_writer(schema, out, 0)
+}
+
+/// Continues an Arrow stream after the batches an earlier writer paused at: everything
+/// after the schema message it already wrote.
+pub(crate) fn resume_stream<W: Write + Send + 'static>(
+    schema: &SchemaRef,
+    out: W,
+) -> Result<Box<dyn FormatWriter<W>>> {
+    let mut header = Vec::new();
+    StreamWriter::try_new_with_options(&mut header, schema, options())?;
+    stream_writer(schema, out, header.len())
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ use std::io::Write;
 
 use arrowport_core::Result;
 use arrowport_core::arrow::datatypes::{DataType, SchemaRef};
+use arrowport_core::arrow::error::ArrowError;
 use arrowport_core::arrow::json::writer::{
     JsonArray, JsonFormat, LineDelimited, Writer, WriterBuilder,
 };
@@ -51,6 +52,8 @@ pub(crate) fn unsupported(ty: &DataType) -> Option<&'static str> {
 struct JsonWriter<W: Write, F: JsonFormat> {
     inner: Writer<W, F>,
     relabel: Option<Relabel>,
+    /// Rows written, counting those of the file this writer continues.
+    rows: u64,
 }
 
 impl<W: Write + Send, F: JsonFormat + Send> FormatWriter<W> for JsonWriter<W, F> {
@@ -59,7 +62,15 @@ impl<W: Write + Send, F: JsonFormat + Send> FormatWriter<W> for JsonWriter<W, F>
             Some(r) => self.inner.write(&r.apply(batch)?)?,
             None => self.inner.write(batch)?,
         }
+        self.rows += batch.num_rows() as u64;
         Ok(())
+    }
+
+    /// arrow-json hands each batch to the output whole, so any batch boundary is a point to
+    /// stop; a JSON array continues with a comma once it holds a row.
+    fn pause(&mut self) -> Result<Option<(&mut W, serde_json::Value)>> {
+        let state = serde_json::json!({ "rows": self.rows });
+        Ok(Some((self.inner.get_mut(), state)))
     }
 
     fn buffered_bytes(&mut self) -> Result<usize> {
@@ -75,13 +86,53 @@ impl<W: Write + Send, F: JsonFormat + Send> FormatWriter<W> for JsonWriter<W, F>
 fn open<W: Write + Send + 'static, F: JsonFormat + Send + 'static>(
     schema: &SchemaRef,
     out: W,
+    rows: u64,
 ) -> Result<Box<dyn FormatWriter<W>>> {
     Ok(Box::new(JsonWriter {
         inner: WriterBuilder::new()
             .with_explicit_nulls(true)
             .build::<W, F>(out),
         relabel: Relabel::new(schema),
+        rows,
     }))
+}
+
+/// The rest of a JSON array that already holds rows: no opening bracket, and a comma before
+/// every row, the first one too.
+#[derive(Debug, Default)]
+struct ContinuedArray;
+
+impl JsonFormat for ContinuedArray {
+    fn start_row<W: Write>(
+        &self,
+        writer: &mut W,
+        _is_first_row: bool,
+    ) -> std::result::Result<(), ArrowError> {
+        writer.write_all(b",")?;
+        Ok(())
+    }
+
+    fn end_stream<W: Write>(&self, writer: &mut W) -> std::result::Result<(), ArrowError> {
+        writer.write_all(b"]")?;
+        Ok(())
+    }
+}
+
+/// Continues a JSON array after the rows an earlier writer paused at.
+pub(crate) fn resume_array<W: Write + Send + 'static>(
+    schema: &SchemaRef,
+    out: W,
+    state: &serde_json::Value,
+) -> Result<Box<dyn FormatWriter<W>>> {
+    let rows = state
+        .get("rows")
+        .and_then(serde_json::Value::as_u64)
+        .ok_or_else(|| super::bad_state(super::Format::Json, state))?;
+    match rows {
+        // Nothing was written, not even the bracket: start afresh.
+        0 => open::<W, JsonArray>(schema, out, 0),
+        rows => open::<W, ContinuedArray>(schema, out, rows),
+    }
 }
 
 /// One JSON object per line.
@@ -89,7 +140,7 @@ pub(crate) fn open_lines<W: Write + Send + 'static>(
     schema: &SchemaRef,
     out: W,
 ) -> Result<Box<dyn FormatWriter<W>>> {
-    open::<W, LineDelimited>(schema, out)
+    open::<W, LineDelimited>(schema, out, 0)
 }
 
 /// One JSON array of objects (`[]` when empty).
@@ -97,5 +148,5 @@ pub(crate) fn open_array<W: Write + Send + 'static>(
     schema: &SchemaRef,
     out: W,
 ) -> Result<Box<dyn FormatWriter<W>>> {
-    open::<W, JsonArray>(schema, out)
+    open::<W, JsonArray>(schema, out, 0)
 }

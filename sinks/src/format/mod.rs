@@ -1,7 +1,7 @@
 //! The file formats: what each can carry ([`Format::check_schema`]) and one encoder per format
 //! behind the [`FormatWriter`] trait, so destinations never care which format they write.
 
-use std::io::Write;
+use std::io::{self, Write};
 
 use arrowport_core::arrow::datatypes::{Schema, SchemaRef};
 use arrowport_core::arrow::record_batch::RecordBatch;
@@ -51,6 +51,11 @@ impl Format {
             Format::ArrowFile => "arrow",
             Format::ArrowStream => "arrows",
         }
+    }
+
+    /// Whether a single file of this format can be continued after an interruption.
+    pub(crate) fn resumable(self) -> bool {
+        !matches!(self, Format::ArrowFile | Format::Parquet)
     }
 
     /// The extension of part files in a directory output.
@@ -108,6 +113,30 @@ impl Format {
     }
 }
 
+/// Where an encoder's bytes go, which can be made durable up to what it was handed (a
+/// resumable file's durable points).
+pub(crate) trait Output: Write + Send + 'static {
+    /// Writes out what is buffered and makes every byte handed over durable.
+    fn sync(&mut self) -> io::Result<()>;
+}
+
+impl Output for Vec<u8> {
+    fn sync(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A durable point of a file being encoded: everything before it is on disk.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct DurablePoint {
+    /// Rows before the point.
+    pub rows: u64,
+    /// Bytes of the file before the point.
+    pub offset: u64,
+    /// What [`resume`] needs, besides those bytes, to continue after the point.
+    pub state: serde_json::Value,
+}
+
 /// Encodes record batches of one schema into a byte stream.
 pub(crate) trait FormatWriter<W: Write>: Send {
     fn write(&mut self, batch: &RecordBatch) -> Result<()>;
@@ -119,6 +148,19 @@ pub(crate) trait FormatWriter<W: Write>: Send {
 
     /// Writes any trailer (footer, closing bracket) and returns the output.
     fn finish(self: Box<Self>) -> Result<W>;
+
+    /// For formats that can stop after any batch (the text formats, the Arrow stream): hands
+    /// every byte encoded so far to the output and returns it, with what [`resume`] needs to
+    /// continue after those bytes. `None` for formats that stop only at their own points.
+    fn pause(&mut self) -> Result<Option<(&mut W, serde_json::Value)>> {
+        Ok(None)
+    }
+
+    /// For formats with their own durable points (parquet's row groups): makes the ones
+    /// reached so far durable, and returns the last, if there is one since the last call.
+    fn durable(&mut self) -> Result<Option<DurablePoint>> {
+        Ok(None)
+    }
 }
 
 /// The writer of `format` for batches of `schema`, writing to `out`.
@@ -131,7 +173,7 @@ pub(crate) trait FormatWriter<W: Write>: Send {
     )),
     allow(unused_variables)
 )]
-pub(crate) fn open<W: Write + Send + 'static>(
+pub(crate) fn open<W: Output>(
     format: Format,
     schema: &SchemaRef,
     options: &WriterOptions,
@@ -153,4 +195,51 @@ pub(crate) fn open<W: Write + Send + 'static>(
         #[allow(unreachable_patterns)]
         _ => Err(format.not_built()),
     }
+}
+
+/// The writer of `format` continuing a file whose first bytes an earlier writer left, at a
+/// point where it returned `state` ([`FormatWriter::pause`] or [`FormatWriter::durable`]).
+/// `out` is positioned after those bytes; every byte from here on is what an uninterrupted
+/// writer would have written.
+#[cfg_attr(
+    not(all(
+        feature = "parquet",
+        feature = "json",
+        feature = "csv",
+        feature = "ipc"
+    )),
+    allow(unused_variables)
+)]
+pub(crate) fn resume<W: Output>(
+    format: Format,
+    schema: &SchemaRef,
+    options: &WriterOptions,
+    out: W,
+    state: &serde_json::Value,
+) -> Result<Box<dyn FormatWriter<W>>> {
+    match format {
+        #[cfg(feature = "json")]
+        Format::Ndjson => json::open_lines(schema, out),
+        #[cfg(feature = "json")]
+        Format::Json => json::resume_array(schema, out, state),
+        #[cfg(feature = "csv")]
+        Format::Csv => csv::resume(schema, options, out, state),
+        #[cfg(feature = "ipc")]
+        Format::ArrowStream => ipc::resume_stream(schema, out),
+        _ => Err(Error::new(
+            ErrorKind::Unsupported,
+            format!("a {} file cannot be continued", format.name()),
+        )),
+    }
+}
+
+/// A malformed resume state: the journal does not fit this format's writer.
+pub(crate) fn bad_state(format: Format, state: &serde_json::Value) -> Error {
+    Error::new(
+        ErrorKind::DataIntegrity,
+        format!(
+            "the resume journal's state for the {} file is not one this writer left: {state}",
+            format.name()
+        ),
+    )
 }

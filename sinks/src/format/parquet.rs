@@ -9,7 +9,7 @@
 
 use std::io::{self, Write};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Mutex, PoisonError};
 use std::thread::JoinHandle;
@@ -162,10 +162,13 @@ const ENCODER_QUEUE: usize = 2;
 /// Encoder threads per core, at most: a thread per column lets the OS balance columns of
 /// unequal cost; wide schemas share threads, column `i` going to thread `i % threads`.
 const ENCODERS_PER_CORE: usize = 4;
-/// Memory at which the open row group closes before reaching `row_group_size` rows. The open
-/// row group lives in memory, so wide rows (vectors) would otherwise hold gigabytes; the
-/// group being appended and the one filling take twice this, a quarter of an export's
-/// 256 MiB budget, and readers still get groups large enough to scan efficiently.
+/// Input bytes at which the open row group closes before reaching `row_group_size` rows. The
+/// open row group lives in memory, encoded, so wide rows (vectors) would otherwise hold
+/// gigabytes; encoding never grows values much, so the group being appended and the one
+/// filling take at most about twice this, a quarter of an export's 256 MiB budget, and
+/// readers still get groups large enough to scan efficiently. Measured on the input, not on
+/// the encoders' memory, so that row groups end on the same rows in every run: a resumed
+/// export must write the file an uninterrupted one writes.
 const MAX_ROW_GROUP_MEMORY: usize = 32 << 20;
 
 /// What the writer asks of an encoder thread.
@@ -234,8 +237,6 @@ struct Shared {
 struct Encoder {
     jobs: SyncSender<Job>,
     thread: JoinHandle<()>,
-    /// The memory its open column writers hold, updated after every job.
-    memory: Arc<AtomicUsize>,
 }
 
 /// The encoder threads of a file. They live as long as the file and each encodes the same
@@ -256,19 +257,13 @@ impl Encoders {
         };
         for index in 0..count.max(1) {
             let (jobs, queue) = sync_channel(ENCODER_QUEUE);
-            let memory = Arc::new(AtomicUsize::new(0));
-            let (held, shared, declined) =
-                (memory.clone(), encoders.shared.clone(), declined.clone());
+            let (shared, declined) = (encoders.shared.clone(), declined.clone());
             // On failure `encoders` is dropped, which joins the threads already started.
             let thread = std::thread::Builder::new()
                 .name(format!("parquet-encoder-{index}"))
-                .spawn(move || encode(queue, &held, &shared, &declined))
+                .spawn(move || encode(queue, &shared, &declined))
                 .map_err(|e| Error::io("cannot start a parquet encoder thread", e))?;
-            encoders.threads.push(Encoder {
-                jobs,
-                thread,
-                memory,
-            });
+            encoders.threads.push(Encoder { jobs, thread });
         }
         Ok(encoders)
     }
@@ -331,14 +326,6 @@ impl Encoders {
         Ok(())
     }
 
-    /// The memory the open column writers held after their latest job.
-    fn memory(&self) -> usize {
-        self.threads
-            .iter()
-            .map(|e| e.memory.load(Ordering::Relaxed))
-            .sum()
-    }
-
     /// The estimated encoded size of everything queued so far.
     fn measure(&self) -> Result<usize> {
         let mut replies = Vec::with_capacity(self.threads.len());
@@ -389,13 +376,13 @@ impl Drop for Encoders {
 /// The body of an encoder thread: does jobs until the writer hangs up or is abandoned. A
 /// failure (or a panic) is recorded before the job and the queue are dropped: whoever finds
 /// a channel closed then finds the reason.
-fn encode(jobs: Receiver<Job>, memory: &AtomicUsize, shared: &Shared, declined: &[AtomicBool]) {
+fn encode(jobs: Receiver<Job>, shared: &Shared, declined: &[AtomicBool]) {
     let mut columns: Vec<Column> = Vec::new();
     for mut job in &jobs {
         if shared.cancelled.load(Ordering::Relaxed) {
             return;
         }
-        let run = || work(&mut job, &mut columns, memory, declined);
+        let run = || work(&mut job, &mut columns, declined);
         let err = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)) {
             Ok(Ok(())) => continue,
             Ok(Err(err)) => parquet_error(err),
@@ -410,7 +397,6 @@ fn encode(jobs: Receiver<Job>, memory: &AtomicUsize, shared: &Shared, declined: 
 fn work(
     job: &mut Job,
     columns: &mut Vec<Column>,
-    memory: &AtomicUsize,
     declined: &[AtomicBool],
 ) -> parquet::errors::Result<()> {
     match job {
@@ -428,8 +414,6 @@ fn work(
                     leaf.plain.add(values.as_ref().map(|v| &v[i]));
                 }
             }
-            let held = writers(columns).map(ArrowColumnWriter::memory_size).sum();
-            memory.store(held, Ordering::Relaxed);
         }
         Job::Measure(reply) => {
             let bytes = writers(columns)
@@ -450,7 +434,6 @@ fn work(
                     Ok((leaf.index, chunk))
                 })
                 .collect::<parquet::errors::Result<Chunks>>()?;
-            memory.store(0, Ordering::Relaxed);
             // The flusher may have stopped waiting (the writer is being dropped).
             let _ = reply.send(chunks);
         }
@@ -507,9 +490,9 @@ enum Flush {
 /// bytes) while the next row group is being encoded.
 struct Flusher<W: Write + Send> {
     queue: SyncSender<Flush>,
-    /// Answers once the first row group's columns are closed, so their dictionary verdicts
-    /// are known; `None` once received.
-    first_closed: Option<Receiver<()>>,
+    /// Answers once per row group, once its columns are closed and so their dictionary
+    /// verdicts are known.
+    closed: Receiver<()>,
     thread: JoinHandle<Result<SerializedFileWriter<W>>>,
     /// Set when the writer is dropped: row groups not appended yet are cancelled.
     abandoned: Arc<AtomicBool>,
@@ -519,7 +502,7 @@ impl<W: Write + Send + 'static> Flusher<W> {
     fn start(file: SerializedFileWriter<W>) -> Result<Self> {
         // A rendezvous: at most one row group is being appended while the next one fills.
         let (queue, jobs) = sync_channel(0);
-        let (closed, first_closed) = sync_channel(1);
+        let (closed, verdicts) = std::sync::mpsc::channel();
         let abandoned = Arc::new(AtomicBool::new(false));
         let stop = abandoned.clone();
         let thread = std::thread::Builder::new()
@@ -528,7 +511,7 @@ impl<W: Write + Send + 'static> Flusher<W> {
             .map_err(|e| Error::io("cannot start the parquet flusher thread", e))?;
         Ok(Flusher {
             queue,
-            first_closed: Some(first_closed),
+            closed: verdicts,
             thread,
             abandoned,
         })
@@ -547,10 +530,9 @@ impl<W: Write + Send + 'static> Flusher<W> {
 fn append<W: Write + Send>(
     mut file: SerializedFileWriter<W>,
     jobs: Receiver<Flush>,
-    first_closed: SyncSender<()>,
+    closed: std::sync::mpsc::Sender<()>,
     abandoned: &AtomicBool,
 ) -> Result<SerializedFileWriter<W>> {
-    let mut first_closed = Some(first_closed);
     for job in jobs {
         match job {
             Flush::Group(group) => {
@@ -558,10 +540,8 @@ fn append<W: Write + Send>(
                     return Err(Error::new(ErrorKind::Cancelled, "parquet writer dropped"));
                 }
                 let chunks = group.chunks()?;
-                if let Some(closed) = first_closed.take() {
-                    // Nobody waits when the writer had a single row group.
-                    let _ = closed.send(());
-                }
+                // Nobody waits for the last row group's verdicts.
+                let _ = closed.send(());
                 let mut row_group = file.next_row_group().map_err(parquet_error)?;
                 for chunk in chunks {
                     chunk
@@ -665,6 +645,16 @@ impl ColumnWriters {
     }
 }
 
+/// The bytes of the values `batch` holds: its slice of each buffer, whatever the buffers'
+/// capacities, so that the same rows measure the same in every run.
+fn input_bytes(batch: &RecordBatch) -> usize {
+    batch
+        .columns()
+        .iter()
+        .map(|c| c.to_data().get_slice_memory_size().unwrap_or(0))
+        .sum()
+}
+
 /// `ArrowWriter`'s job, with columns encoded in parallel through parquet-rs' documented
 /// low-level API: encoding dominates the cost of a parquet export and columns are independent.
 /// Each column is encoded on an encoder thread fed through a short queue, so that encoding
@@ -682,6 +672,10 @@ struct ParquetWriter<W: Write + Send + 'static> {
     open_rows: Option<usize>,
     /// Row groups handed to the flusher.
     groups: usize,
+    /// Row groups whose dictionary verdicts are known.
+    verdicts: usize,
+    /// Input bytes of the open row group (see [`MAX_ROW_GROUP_MEMORY`]).
+    open_bytes: usize,
     /// Whether a row group went to the flusher since it last reported being idle.
     in_flight: bool,
     row_group_size: usize,
@@ -708,9 +702,7 @@ impl<W: Write + Send + 'static> ParquetWriter<W> {
         let rows = match self.open_rows {
             Some(rows) => rows,
             None => {
-                if self.groups > 0 {
-                    self.await_first_verdicts()?;
-                }
+                self.await_verdicts()?;
                 let writers = self.columns.create(self.groups)?;
                 let columns = &self.columns;
                 self.encoders.open(
@@ -726,16 +718,18 @@ impl<W: Write + Send + 'static> ParquetWriter<W> {
         self.encoders.write(batch)
     }
 
-    /// Waits, once, until the first row group's columns are closed: a unique column (ids,
-    /// timestamps, measurements) is then known to overflow its dictionary, and the second row
-    /// group writes it plain instead of hashing its values again. The wait is for the encoders
-    /// to finish their queued jobs, not for the row group to reach the file.
-    fn await_first_verdicts(&mut self) -> Result<()> {
-        let Some(closed) = self.flusher()?.first_closed.take() else {
-            return Ok(());
-        };
-        if closed.recv().is_err() {
-            return Err(self.flusher_failure());
+    /// Waits until the row groups before the one about to open have their columns closed:
+    /// a unique column (ids, timestamps, measurements) is then known to overflow its
+    /// dictionary, and the next row group writes it plain instead of hashing its values again.
+    /// Waiting for every verdict, not only the first, makes each row group's encodings the
+    /// same in every run. The wait is for the encoders to finish their queued jobs, not for
+    /// the row group to reach the file.
+    fn await_verdicts(&mut self) -> Result<()> {
+        while self.verdicts < self.groups {
+            if self.flusher()?.closed.recv().is_err() {
+                return Err(self.flusher_failure());
+            }
+            self.verdicts += 1;
         }
         Ok(())
     }
@@ -765,8 +759,10 @@ impl<W: Write + Send + 'static> ParquetWriter<W> {
             let head = rest.slice(0, take);
             rest = rest.slice(take, rest.num_rows() - take);
             self.encode(&head)?;
+            self.open_bytes += input_bytes(&head);
             let rows = self.open_rows.unwrap_or(0);
-            if rows >= self.row_group_size || self.encoders.memory() >= MAX_ROW_GROUP_MEMORY {
+            if rows >= self.row_group_size || self.open_bytes >= MAX_ROW_GROUP_MEMORY {
+                self.open_bytes = 0;
                 self.flush_row_group()?;
             }
         }
@@ -866,6 +862,8 @@ pub(crate) fn open<W: Write + Send + 'static>(
         schema: schema.clone(),
         open_rows: None,
         groups: 0,
+        verdicts: 0,
+        open_bytes: 0,
         in_flight: false,
         row_group_size: options.row_group_size,
     }))
