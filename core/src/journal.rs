@@ -115,8 +115,14 @@ impl Header {
 enum Line {
     Header(Box<Header>),
     /// The `position`-th split read ended after `rows` input rows in all.
-    SplitEnd { position: usize, rows: u64 },
-    Checkpoint { rows: u64, state: Value },
+    SplitEnd {
+        position: usize,
+        rows: u64,
+    },
+    Checkpoint {
+        rows: u64,
+        state: Value,
+    },
 }
 
 /// What an earlier run left in a journal.
@@ -134,7 +140,11 @@ impl Recovered {
     /// to the end within the checkpoint, and how many of its rows are already durable.
     pub fn resume_position(&self) -> (usize, u64) {
         let rows = self.checkpoint.as_ref().map_or(0, |c| c.rows);
-        let done = self.split_ends.iter().take_while(|&&end| end <= rows).count();
+        let done = self
+            .split_ends
+            .iter()
+            .take_while(|&&end| end <= rows)
+            .count();
         let start = if done == 0 {
             0
         } else {
@@ -285,8 +295,8 @@ fn parse(bytes: &[u8]) -> Result<(Option<Recovered>, usize)> {
         if end > MAX_LINE {
             return Err(corrupt(number, format!("a line of {end} bytes")));
         }
-        let line: Line = serde_json::from_slice(&rest[..end])
-            .map_err(|e| corrupt(number, format!("{e}")))?;
+        let line: Line =
+            serde_json::from_slice(&rest[..end]).map_err(|e| corrupt(number, format!("{e}")))?;
         match (line, &mut recovered) {
             (Line::Header(header), None) => {
                 if header.journal != JOURNAL_VERSION {
@@ -323,10 +333,7 @@ fn parse(bytes: &[u8]) -> Result<(Option<Recovered>, usize)> {
                 if rows > r.split_ends.last().copied().unwrap_or(0)
                     && r.split_ends.len() >= r.header.read.len()
                 {
-                    return Err(corrupt(
-                        number,
-                        "a checkpoint beyond the last split".into(),
-                    ));
+                    return Err(corrupt(number, "a checkpoint beyond the last split".into()));
                 }
                 r.checkpoint = Some(Checkpoint { rows, state });
             }
@@ -403,7 +410,11 @@ mod tests {
         journal.split_end(1, 20).unwrap();
         drop(journal);
         let (_, again) = Journal::open(&path).unwrap();
-        assert_eq!(again.unwrap().split_ends, [10, 20], "the torn line was cut off");
+        assert_eq!(
+            again.unwrap().split_ends,
+            [10, 20],
+            "the torn line was cut off"
+        );
     }
 
     #[test]
@@ -429,7 +440,10 @@ mod tests {
                 "out of order",
             ),
             (
-                format!("{}\n", header_line.replace("\"journal\":1", "\"journal\":9")),
+                format!(
+                    "{}\n",
+                    header_line.replace("\"journal\":1", "\"journal\":9")
+                ),
                 "layout version 9",
             ),
         ] {

@@ -159,7 +159,9 @@ pub async fn export_planned(
         .sum::<Option<u64>>()
         .or(plan.rows.filter(|_| whole_plan));
     let recovered = planned.journal.as_ref().and_then(|(_, r)| r.clone());
-    let (position, skip) = recovered.as_ref().map_or((0, 0), Recovered::resume_position);
+    let (position, skip) = recovered
+        .as_ref()
+        .map_or((0, 0), Recovered::resume_position);
     let done_rows = recovered
         .as_ref()
         .and_then(|r| r.checkpoint.as_ref())

@@ -184,6 +184,11 @@ mod tests {
         assert!(PlanDocument::parse("[1]").is_err());
         doc.splits[0].index = 0;
         doc.schema = "!!".into();
-        assert!(PlanDocument::parse(&doc.to_json()).unwrap().schema().is_err());
+        assert!(
+            PlanDocument::parse(&doc.to_json())
+                .unwrap()
+                .schema()
+                .is_err()
+        );
     }
 }

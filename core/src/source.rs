@@ -7,7 +7,9 @@ use arrow::datatypes::{Schema, SchemaRef};
 use async_trait::async_trait;
 use serde::Serialize;
 
-use crate::{Context, Error, ErrorKind, Result, Scan, SendableRecordBatchStream, Split, SplitToken};
+use crate::{
+    Context, Error, ErrorKind, Result, Scan, SendableRecordBatchStream, Split, SplitToken,
+};
 
 /// What a source can push down; the pipeline does the rest.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -82,8 +82,7 @@ impl SplitToken {
 
     /// Parses a token from its JSON form.
     pub fn from_json(text: &[u8]) -> Result<Self> {
-        serde_json::from_slice(text)
-            .map_err(|e| Error::config(format!("not a split token: {e}")))
+        serde_json::from_slice(text).map_err(|e| Error::config(format!("not a split token: {e}")))
     }
 }
 
@@ -178,7 +177,10 @@ mod tests {
         );
         let e = back.decode::<Range>("maxcompute").unwrap_err();
         assert_eq!(e.kind(), crate::ErrorKind::Config);
-        assert!(e.message().contains("planned by the `datagen` source"), "{e}");
+        assert!(
+            e.message().contains("planned by the `datagen` source"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -110,8 +110,7 @@ impl Sink for FileSink {
             }
             SinkTarget::Directory(path) => {
                 let settings = &self.settings;
-                directory::write(self.format, settings, path, self.overwrite, input, None, cx)
-                    .await
+                directory::write(self.format, settings, path, self.overwrite, input, None, cx).await
             }
             SinkTarget::Stdout => stdout::write(self.format, writer, &self.stdout, input, cx).await,
             SinkTarget::Url { .. } => Err(Error::config(format!(
@@ -159,19 +158,39 @@ impl Sink for FileSink {
                 }
                 let writer = &self.settings.writer;
                 let (format, overwrite) = (self.format, self.overwrite);
-                file::write_resumable(format, writer, path, overwrite, input, from, checkpoints, cx)
-                    .await
+                file::write_resumable(
+                    format,
+                    writer,
+                    path,
+                    overwrite,
+                    input,
+                    from,
+                    checkpoints,
+                    cx,
+                )
+                .await
             }
             SinkTarget::Directory(path) => {
                 let resumable = directory::Resumable { from, checkpoints };
                 let settings = &self.settings;
                 let (format, overwrite) = (self.format, self.overwrite);
-                directory::write(format, settings, path, overwrite, input, Some(resumable), cx)
-                    .await
+                directory::write(
+                    format,
+                    settings,
+                    path,
+                    overwrite,
+                    input,
+                    Some(resumable),
+                    cx,
+                )
+                .await
             }
             SinkTarget::Stdout | SinkTarget::Url { .. } => Err(Error::new(
                 ErrorKind::Unsupported,
-                format!("--resume needs a file or directory output, not {}", self.target),
+                format!(
+                    "--resume needs a file or directory output, not {}",
+                    self.target
+                ),
             )),
         }
     }
@@ -192,7 +211,10 @@ impl Sink for FileSink {
 
 /// `<path>.journal`: the resume journal of the output at `path`.
 pub(crate) fn journal_path(path: &Path) -> PathBuf {
-    let mut name = path.file_name().map(std::ffi::OsString::from).unwrap_or_default();
+    let mut name = path
+        .file_name()
+        .map(std::ffi::OsString::from)
+        .unwrap_or_default();
     name.push(".journal");
     path.with_file_name(name)
 }

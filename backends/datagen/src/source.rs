@@ -135,8 +135,7 @@ impl DatagenSource {
             ))
             .with_context("plugin", crate::NAME));
         }
-        if t.start > t.end || t.end > t.rows || t.batch_size == 0 || t.batch_size > MAX_BATCH_SIZE
-        {
+        if t.start > t.end || t.end > t.rows || t.batch_size == 0 || t.batch_size > MAX_BATCH_SIZE {
             return Err(Error::config(format!(
                 "{}: the split token's rows {}..{} or batch size {} do not fit the table",
                 crate::NAME,
@@ -263,7 +262,11 @@ impl ExportSource for DatagenSource {
             .iter()
             .enumerate()
             .map(|(i, r)| {
-                let split = Split::new(i, format!("rows {}..{}", r.start, r.end), self.token(&read, r)?);
+                let split = Split::new(
+                    i,
+                    format!("rows {}..{}", r.start, r.end),
+                    self.token(&read, r)?,
+                );
                 Ok(split.with_rows(r.end - r.start))
             })
             .collect()
@@ -279,7 +282,12 @@ impl ExportSource for DatagenSource {
         } = self.read(scan, cx)?;
         self.record(cx, rows);
         let schema = generator.schema();
-        let stream = generate(Arc::new(generator), splits, batch_size, scan.parallelism_or(cx));
+        let stream = generate(
+            Arc::new(generator),
+            splits,
+            batch_size,
+            scan.parallelism_or(cx),
+        );
         Ok(RecordBatchStreamAdapter::sendable(schema, stream))
     }
 

@@ -187,7 +187,11 @@ impl ExportSource for MaxComputeSource {
                     project: self.config.project.clone(),
                     schema: self.config.schema.clone(),
                     table: conn.table.clone(),
-                    partition: opened.target.partition.as_ref().map(|p| p.to_tunnel_string()),
+                    partition: opened
+                        .target
+                        .partition
+                        .as_ref()
+                        .map(|p| p.to_tunnel_string()),
                     download_id: opened.info.id.clone(),
                     start,
                     count,
@@ -216,7 +220,11 @@ impl ExportSource for MaxComputeSource {
         cx: &Context,
     ) -> Result<SendableRecordBatchStream> {
         let t: Token = token.decode(NAME)?;
-        let ours = (&self.config.project, &self.config.schema, self.config.table()?);
+        let ours = (
+            &self.config.project,
+            &self.config.schema,
+            self.config.table()?,
+        );
         if (&t.project, &t.schema, t.table.as_str()) != ours {
             return Err(Error::config(format!(
                 "{NAME}: the split token reads `{}/{}`, not `{}/{}`; read it with the URL it \

@@ -182,7 +182,11 @@ mod tests {
         let data = bytes(9 * ALIGN + 123);
         for at in [0, 1, ALIGN - 1, ALIGN, 5 * ALIGN + 77] {
             std::fs::write(&path, &data[..at]).unwrap();
-            let file = OpenOptions::new().read(true).write(true).open(&path).unwrap();
+            let file = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(&path)
+                .unwrap();
             let Ok(mut out) = DirectFile::open(&path, file, 2 * ALIGN, at as u64).unwrap() else {
                 return;
             };

@@ -13,8 +13,8 @@ use arrowport_core::{
     Checkpoint, Checkpoints, Context, Error, ErrorKind, FileSummary, Result,
     SendableRecordBatchStream, WriteSummary,
 };
-use serde::{Deserialize, Serialize};
 use futures::StreamExt;
+use serde::{Deserialize, Serialize};
 
 use super::file::{EncodedFile, FILE_BUFFER, HashingWriter, OutputFile};
 use super::partition::{PartitionKey, Partitioner, directory_of};
@@ -395,7 +395,10 @@ impl<'a> Parts<'a> {
         Ok(Checkpoint {
             rows: self.done.iter().map(|f| f.rows).sum(),
             state: serde_json::to_value(state).map_err(|e| {
-                Error::new(ErrorKind::Unexpected, format!("cannot journal the parts: {e}"))
+                Error::new(
+                    ErrorKind::Unexpected,
+                    format!("cannot journal the parts: {e}"),
+                )
             })?,
         })
     }

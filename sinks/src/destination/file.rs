@@ -508,7 +508,10 @@ pub(crate) async fn write_resumable(
             let file = OutputFile::direct_at(&partial, file, FILE_BUFFER, point.offset)
                 .map_err(open_err)?;
             let out = HashingWriter::counting_from(file, point.offset);
-            (guard, EncodedFile::resume(out, format, &schema, options, &point)?)
+            (
+                guard,
+                EncodedFile::resume(out, format, &schema, options, &point)?,
+            )
         }
         None => {
             let (guard, file) = PartialFile::create(partial.clone())?;

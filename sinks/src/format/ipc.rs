@@ -72,7 +72,10 @@ impl<W: Write + Send> FormatWriter<W> for IpcStream<W> {
         if self.dictionaries {
             return Ok(None);
         }
-        Ok(Some((&mut self.inner.get_mut().inner, serde_json::json!({}))))
+        Ok(Some((
+            &mut self.inner.get_mut().inner,
+            serde_json::json!({}),
+        )))
     }
 }
 
