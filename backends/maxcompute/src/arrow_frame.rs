@@ -16,8 +16,9 @@ use std::io::{self, BufRead, Read};
 
 use arrow::array::RecordBatch;
 use arrow::buffer::Buffer;
-use arrow::datatypes::{Schema, SchemaRef};
+use arrow::datatypes::{DataType, Schema, SchemaRef};
 use arrow::error::ArrowError;
+use arrow::ipc::MessageHeader;
 use arrow::ipc::reader::StreamDecoder;
 use arrow::ipc::writer::StreamWriter;
 use arrowport_core::{Error, ErrorKind, Result};
@@ -282,6 +283,8 @@ pub struct ArrowFrameReader {
     failure: Option<Error>,
     frames: u64,
     schema: SchemaRef,
+    /// Which IPC buffers of a batch of `schema` hold 32-bit offsets.
+    offset_buffers: Vec<bool>,
     done: bool,
 }
 
@@ -305,12 +308,17 @@ impl ArrowFrameReader {
             Ok(frames) => (frames, None),
             Err(e) => (0, Some(map_io(e))),
         };
+        let mut offset_buffers = Vec::new();
+        for field in schema.fields() {
+            mark_offset_buffers(field.data_type(), &mut offset_buffers);
+        }
         Ok(ArrowFrameReader {
             decoder,
             payload: Buffer::from_vec(payload),
             failure,
             frames,
             schema,
+            offset_buffers,
             done: false,
         })
     }
@@ -333,6 +341,10 @@ impl Iterator for ArrowFrameReader {
     fn next(&mut self) -> Option<Self::Item> {
         if self.done {
             return None;
+        }
+        if let Err(e) = check_message(&self.payload, &self.offset_buffers) {
+            self.done = true;
+            return Some(Err(e));
         }
         match self.decoder.decode(&mut self.payload) {
             Ok(Some(batch)) if batch.schema_ref().fields() != self.schema.fields() => {
@@ -361,6 +373,74 @@ impl Iterator for ArrowFrameReader {
             }
         }
     }
+}
+
+/// Appends, for each IPC buffer of a column of `dt` in message order, whether it holds 32-bit
+/// offsets; for the Arrow types MaxCompute types map to (see [`crate::types`]).
+fn mark_offset_buffers(dt: &DataType, out: &mut Vec<bool>) {
+    match dt {
+        DataType::Utf8 | DataType::Binary => out.extend([false, true, false]),
+        DataType::List(item) | DataType::Map(item, _) => {
+            out.extend([false, true]);
+            mark_offset_buffers(item.data_type(), out);
+        }
+        DataType::Struct(fields) => {
+            out.push(false);
+            for field in fields {
+                mark_offset_buffers(field.data_type(), out);
+            }
+        }
+        _ => out.extend([false, false]),
+    }
+}
+
+/// Checks the IPC message that `payload` starts with, once its metadata is whole: it must be a
+/// record batch whose buffers lie inside its body, with whole 32-bit offsets in its
+/// `offset_buffers`, or the end-of-stream marker. On a corrupt but CRC-correct payload
+/// arrow-ipc slices buffers past the body, unwraps missing headers and asserts that offsets
+/// are whole (panics, not errors), and decodes other message kinds in the same call as the
+/// next batch.
+fn check_message(payload: &[u8], offset_buffers: &[bool]) -> Result<()> {
+    let bad = |why: String| {
+        Error::new(
+            ErrorKind::DataIntegrity,
+            format!("invalid Arrow tunnel payload: {why}"),
+        )
+    };
+    let word = |at: usize| {
+        let bytes = payload.get(at..at + 4)?;
+        Some(u32::from_le_bytes(bytes.try_into().expect("4 bytes")))
+    };
+    // An optional continuation marker, then the metadata length (0: end of stream).
+    let (len, at) = match word(0) {
+        Some(u32::MAX) => (word(4), 8usize),
+        len => (len, 4),
+    };
+    let metadata = len.and_then(|len| payload.get(at..at.checked_add(len as usize)?));
+    let Some(metadata) = metadata.filter(|m| !m.is_empty()) else {
+        // The end of stream, or a message cut short, which the decoder reports.
+        return Ok(());
+    };
+    let message =
+        arrow::ipc::root_as_message(metadata).map_err(|e| bad(format!("bad message: {e}")))?;
+    let batch = match message.header_type() {
+        MessageHeader::RecordBatch => message.header_as_record_batch(),
+        other => return Err(bad(format!("a {other:?} message, not a record batch"))),
+    }
+    .ok_or_else(|| bad("a record batch message without its header".into()))?;
+    let body = message.bodyLength();
+    for (i, buffer) in batch.buffers().into_iter().flatten().enumerate() {
+        let (offset, len) = (buffer.offset(), buffer.length());
+        if offset < 0 || len < 0 || offset.checked_add(len).is_none_or(|end| end > body) {
+            return Err(bad(format!(
+                "a buffer of {len} bytes at {offset} outside its {body}-byte message body"
+            )));
+        }
+        if offset_buffers.get(i) == Some(&true) && len % 4 != 0 {
+            return Err(bad(format!("an offset buffer of {len} bytes")));
+        }
+    }
+    Ok(())
 }
 
 /// Decodes a whole Arrow tunnel body.
@@ -452,5 +532,209 @@ mod tests {
             unframe(&[0, 0, 0, 0, 1, 2, 3, 4]).unwrap_err().kind(),
             ErrorKind::DataIntegrity
         );
+    }
+}
+
+/// Property tests: framing round-trips, and mutated or random bodies (CRCs intact or not) end
+/// in a clean error after bounded work. `PROPTEST_CASES` scales them (see `tests/FUZZING.md`).
+#[cfg(test)]
+mod fuzz {
+    use std::sync::Arc;
+
+    use arrow::array::{Int64Array, StringArray};
+    use arrow::datatypes::Field;
+    use proptest::collection::vec;
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::record::fuzz::{apply, columns, config, edits, encode, rows};
+    use crate::record::{ReadOptions, decode_records};
+    use crate::types::{TypeMapping, arrow_schema};
+
+    fn schema() -> SchemaRef {
+        Arc::new(arrow_schema(&columns(), &TypeMapping::default()).unwrap())
+    }
+
+    /// The IPC payload of `rows` of every mapped type (decoded from the record format).
+    fn payload(rows: &[Vec<Option<crate::record::Value>>]) -> (Vec<RecordBatch>, Vec<u8>) {
+        let batches = decode_records(&encode(rows), &columns(), &ReadOptions::default()).unwrap();
+        let payload = encode_payload(&schema(), &batches).unwrap();
+        (batches, payload)
+    }
+
+    /// Reads a framed body to its end: only data errors, and every item consumes input.
+    fn check(body: &[u8]) -> std::result::Result<(), TestCaseError> {
+        let reader = ArrowFrameReader::new(body, schema(), body.len()).unwrap();
+        let mut items = 0;
+        for item in reader {
+            items += 1;
+            prop_assert!(items <= body.len() + 1, "more items than bytes");
+            if let Err(e) = item {
+                prop_assert!(
+                    matches!(e.kind(), ErrorKind::DataIntegrity | ErrorKind::Schema),
+                    "{e}"
+                );
+            }
+        }
+        let mut framing = FramedReader::new(body);
+        let mut out = Vec::new();
+        for _ in 0..=body.len() {
+            if framing.is_complete() {
+                prop_assert!(out.len() < body.len());
+                return Ok(());
+            }
+            if let Err(e) = framing.next_frame_into(&mut out) {
+                prop_assert_eq!(map_io(e).kind(), ErrorKind::DataIntegrity);
+                return Ok(());
+            }
+        }
+        Err(TestCaseError::fail("framing made no progress"))
+    }
+
+    proptest! {
+        #![proptest_config(config())]
+
+        #[test]
+        fn framing_round_trips(payload in vec(any::<u8>(), 0..600), chunk in 1u32..300) {
+            let body = frame(&payload, chunk);
+            prop_assert_eq!(unframe(&body).unwrap(), payload);
+        }
+
+        #[test]
+        fn batches_round_trip(rows in rows(), chunk in 1u32..300) {
+            let (batches, payload) = payload(&rows);
+            prop_assert_eq!(decode_arrow(&frame(&payload, chunk), schema()).unwrap(), batches);
+        }
+
+        /// Framing errors: the CRCs catch the edits.
+        #[test]
+        fn mutated_bodies_fail_cleanly(rows in rows(), chunk in 1u32..300, edits in edits()) {
+            let mut body = frame(&payload(&rows).1, chunk);
+            apply(&mut body, &edits);
+            check(&body)?;
+        }
+
+        /// IPC errors: the payload is edited before it is framed, so every CRC matches.
+        #[test]
+        fn mutated_payloads_fail_cleanly(rows in rows(), chunk in 1u32..300, edits in edits()) {
+            let mut payload = payload(&rows).1;
+            apply(&mut payload, &edits);
+            check(&frame(&payload, chunk))?;
+        }
+
+        #[test]
+        fn random_payloads_fail_cleanly(payload in vec(any::<u8>(), 0..512), chunk in 1u32..300) {
+            check(&frame(&payload, chunk))?;
+        }
+
+        #[test]
+        fn random_bodies_fail_cleanly(body in vec(any::<u8>(), 0..512)) {
+            check(&body)?;
+        }
+    }
+
+    /// A one-batch payload of `(n: int64, s: utf8)`, both nullable, with a NULL in each, and the
+    /// length of its IPC metadata. Its buffers, 64-byte aligned, are (offset, length): n's
+    /// validity (0, 1) and values (64, 24), s's validity (128, 1), offsets (192, 16) and data
+    /// (256, 2); the body is 320 bytes.
+    fn small_payload() -> (SchemaRef, Vec<u8>, usize) {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("n", DataType::Int64, true),
+            Field::new("s", DataType::Utf8, true),
+        ]));
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(Int64Array::from(vec![Some(1), None, Some(3)])),
+                Arc::new(StringArray::from(vec![Some("a"), None, Some("b")])),
+            ],
+        )
+        .unwrap();
+        let payload = encode_payload(&schema, &[batch]).unwrap();
+        // FFFFFFFF, u32 metadata length, metadata, body, then the 8-byte EOS marker.
+        assert_eq!(&payload[..4], &[0xff; 4]);
+        let meta_len = u32::from_le_bytes(payload[4..8].try_into().unwrap()) as usize;
+        assert_eq!(payload.len(), 8 + meta_len + 320 + 8);
+        (schema, payload, meta_len)
+    }
+
+    /// `payload` with the little-endian i64s `from`, found once in its metadata, made `to`.
+    fn edit_metadata(payload: &[u8], meta_len: usize, from: &[i64], to: &[i64]) -> Vec<u8> {
+        let bytes = |v: &[i64]| v.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>();
+        let (from, to) = (bytes(from), bytes(to));
+        let metadata = &payload[8..8 + meta_len];
+        let found: Vec<usize> = (0..=metadata.len() - from.len())
+            .filter(|&i| metadata[i..i + from.len()] == from[..])
+            .collect();
+        assert_eq!(found.len(), 1, "{from:?} in the metadata");
+        let mut out = payload.to_vec();
+        out[8 + found[0]..8 + found[0] + to.len()].copy_from_slice(&to);
+        out
+    }
+
+    fn decode_err(payload: &[u8], schema: &SchemaRef) -> Error {
+        decode_arrow(&frame(payload, 64), schema.clone()).unwrap_err()
+    }
+
+    /// A chunk size, IPC metadata length, IPC body length or buffer length of 2^31, 2^40 or all
+    /// ones is a data error, found without allocating for it.
+    #[test]
+    fn huge_lengths_are_errors() {
+        let (schema, payload, meta_len) = small_payload();
+        decode_arrow(&frame(&payload, 64), schema.clone()).unwrap();
+        for huge in [1u64 << 31, 1 << 40, u64::MAX] {
+            let mut body = frame(&payload, 64);
+            body[..4].copy_from_slice(&(huge as u32).to_be_bytes());
+            let err = decode_arrow(&body, schema.clone()).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::DataIntegrity, "chunk {huge}: {err}");
+
+            let mut edited = payload.clone();
+            edited[4..8].copy_from_slice(&(huge as u32).to_le_bytes());
+            let err = decode_err(&edited, &schema);
+            assert_eq!(
+                err.kind(),
+                ErrorKind::DataIntegrity,
+                "metadata {huge}: {err}"
+            );
+
+            let huge = huge as i64;
+            let edited = edit_metadata(&payload, meta_len, &[320], &[huge]);
+            let err = decode_err(&edited, &schema);
+            assert_eq!(err.kind(), ErrorKind::DataIntegrity, "body {huge}: {err}");
+
+            let edited = edit_metadata(&payload, meta_len, &[64, 24], &[64, huge]);
+            let err = decode_err(&edited, &schema);
+            assert_eq!(err.kind(), ErrorKind::DataIntegrity, "buffer {huge}: {err}");
+        }
+    }
+
+    /// Regressions: CRC-correct payloads on which arrow-ipc panicked (a buffer past the body,
+    /// offsets that are not whole 32-bit words) or decoded a message that is not a batch.
+    #[test]
+    fn corrupt_ipc_metadata_is_an_error() {
+        let (schema, payload, meta_len) = small_payload();
+        let cases = [
+            (
+                "past the body",
+                edit_metadata(&payload, meta_len, &[256, 2], &[316, 5]),
+            ),
+            (
+                "offset past the body",
+                edit_metadata(&payload, meta_len, &[64, 24], &[1 << 40, 24]),
+            ),
+            (
+                "negative",
+                edit_metadata(&payload, meta_len, &[64, 24], &[64, -24]),
+            ),
+            (
+                "13-byte offsets",
+                edit_metadata(&payload, meta_len, &[192, 16], &[192, 13]),
+            ),
+            ("a schema message", schema_message(&schema).unwrap()),
+        ];
+        for (what, edited) in cases {
+            let err = decode_err(&edited, &schema);
+            assert_eq!(err.kind(), ErrorKind::DataIntegrity, "{what}: {err}");
+        }
     }
 }

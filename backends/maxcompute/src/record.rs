@@ -1603,6 +1603,7 @@ pub(crate) mod fuzz {
         vec(edit, 1..5)
     }
 
+    /// Applies `edits` in order; positions scale to the length at each step.
     pub(crate) fn apply(bytes: &mut Vec<u8>, edits: &[Edit]) {
         for edit in edits {
             let len = bytes.len();
@@ -1643,7 +1644,8 @@ pub(crate) mod fuzz {
         "struct<a:int,b:array<string>>",
     ];
 
-    fn columns() -> Vec<Column> {
+    /// One nullable column of each of [`TYPES`].
+    pub(crate) fn columns() -> Vec<Column> {
         TYPES
             .iter()
             .enumerate()
@@ -1698,12 +1700,14 @@ pub(crate) mod fuzz {
         }
     }
 
-    fn rows() -> impl Strategy<Value = Vec<Vec<Option<Value>>>> {
+    /// Up to four rows of [`columns`], NULLs included.
+    pub(crate) fn rows() -> impl Strategy<Value = Vec<Vec<Option<Value>>>> {
         let row: Vec<_> = columns().iter().map(|c| option::of(value(&c.ty))).collect();
         vec(row, 0..5)
     }
 
-    fn encode(rows: &[Vec<Option<Value>>]) -> Vec<u8> {
+    /// The record stream of `rows`, footer included.
+    pub(crate) fn encode(rows: &[Vec<Option<Value>>]) -> Vec<u8> {
         let mut encoder = RecordEncoder::new(&columns());
         let mut body = Vec::new();
         for row in rows {
