@@ -701,3 +701,66 @@ mod tests {
         assert!(PartitionFilter::parse("pt=a", &keys).is_ok());
     }
 }
+
+/// Property tests: arbitrary text never panics the parsers, and what parses formats back to
+/// the same spec. `PROPTEST_CASES` scales them (see `tests/FUZZING.md`).
+#[cfg(test)]
+mod fuzz {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::record::fuzz::config;
+
+    /// Text made mostly of the characters the grammar gives a meaning to.
+    const TEXT: &str = "[a-zA-Z0-9_ '\"=,<>!&%\\t地区.:-]{0,40}";
+
+    proptest! {
+        #![proptest_config(config())]
+
+        #[test]
+        fn specs_parse_or_fail_cleanly(text in prop_oneof![TEXT, any::<String>()]) {
+            if let Ok(spec) = PartitionSpec::parse(&text) {
+                prop_assert_eq!(&PartitionSpec::parse(&spec.to_tunnel_string()).unwrap(), &spec);
+                prop_assert_eq!(&PartitionSpec::parse(&spec.to_meta_string()).unwrap(), &spec);
+            }
+        }
+
+        /// Valid pairs, spelled in either form, parse back to themselves.
+        #[test]
+        fn valid_specs_round_trip(
+            pairs in proptest::collection::vec(("[a-zA-Z_][a-zA-Z0-9_]{0,8}", "[a-zA-Z0-9:_$#.!@]([a-zA-Z0-9 :_$#.!@]{0,10}[a-zA-Z0-9])?"), 1..4),
+        ) {
+            let Ok(spec) = PartitionSpec::new(pairs.clone()) else {
+                // Only a key given twice (in any case) is refused.
+                let lower: std::collections::HashSet<_> =
+                    pairs.iter().map(|(k, _)| k.to_ascii_lowercase()).collect();
+                prop_assert!(lower.len() < pairs.len());
+                return Ok(());
+            };
+            prop_assert_eq!(&PartitionSpec::parse(&spec.to_tunnel_string()).unwrap(), &spec);
+            prop_assert_eq!(&PartitionSpec::parse(&spec.to_meta_string()).unwrap(), &spec);
+        }
+
+        /// A filter that parses evaluates without panicking, and a partition it matches agrees
+        /// with its listing prefix.
+        #[test]
+        fn filters_parse_or_fail_cleanly(
+            text in prop_oneof![TEXT, any::<String>()],
+            partition in "pt=[a-c]{1,2},dt=[0-9]{1,2}",
+        ) {
+            let spec = PartitionSpec::parse(&partition).unwrap();
+            if let Ok(filter) = PartitionFilter::parse(&text, &["pt", "dt"]) {
+                if filter.matches(&spec)
+                    && let Some(prefix) = filter.prefix()
+                {
+                    for (k, v) in prefix.iter() {
+                        prop_assert_eq!(spec.get(k), Some(v));
+                    }
+                }
+                if let Some(exact) = filter.exact() {
+                    prop_assert!(filter.matches(&exact));
+                }
+            }
+        }
+    }
+}
