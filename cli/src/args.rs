@@ -60,6 +60,9 @@ Examples:
   arrowport export 'datagen://?profile=narrow' by_category/ -o partition_by=category
   arrowport export 'datagen://' - --format ndjson --columns id,text --limit 10
   arrowport export --job job.toml --overwrite
+  arrowport export 'datagen://?rows=100000000' big.ndjson --resume   # re-run to continue
+  arrowport plan 'datagen://?rows=1000000' --json > plan.json
+  arrowport export --plan plan.json part.parquet --splits 3,7-9
 
 The sink format follows the extension (.parquet .ndjson .jsonl .json .csv .arrow .arrows);
 stdout defaults to the Arrow IPC stream. `-o key=value` goes to whichever plugin takes `key`;
@@ -156,11 +159,11 @@ pub struct EmulateVikingdbArgs {
 #[derive(Debug, Args)]
 pub struct ExportArgs {
     /// Source URL, e.g. `datagen://?rows=1000`.
-    #[arg(required_unless_present = "job")]
+    #[arg(required_unless_present_any = ["job", "plan"])]
     pub source: Option<String>,
 
     /// Output: a file path, a directory ending in `/`, or `-` for stdout.
-    #[arg(required_unless_present = "job")]
+    #[arg(required_unless_present_any = ["job", "plan"])]
     pub sink: Option<String>,
 
     /// A TOML or JSON job file describing the export (flags given here override it).
@@ -180,6 +183,25 @@ pub struct ExportArgs {
     /// Replace an existing output.
     #[arg(long)]
     pub overwrite: bool,
+
+    /// Read only these splits of the plan, e.g. `3,7-9` (see `arrowport plan`).
+    #[arg(long, value_name = "LIST")]
+    pub splits: Option<String>,
+
+    /// Read the splits of a plan written by `arrowport plan --json` instead of planning: the
+    /// source, columns and limit come from it. The one positional argument is then the sink.
+    #[arg(long, value_name = "FILE", conflicts_with = "job")]
+    pub plan: Option<PathBuf>,
+
+    /// Make the export resumable: a journal beside the partial output records each durable
+    /// point, and a re-run of the same command continues where an interrupted one stopped
+    /// (a journal left behind is continued even without this flag).
+    #[arg(long)]
+    pub resume: bool,
+
+    /// Discard what an interrupted run left (its journal and partial output) and start over.
+    #[arg(long)]
+    pub restart: bool,
 }
 
 #[derive(Debug, Args)]
@@ -240,6 +262,16 @@ pub struct PlanArgs {
 
     #[command(flatten)]
     pub scan: ScanArgs,
+
+    /// Print the plan as a JSON document: the schema (Arrow IPC, base64) and every split with
+    /// the token any process reads it from (`arrowport export --plan`, Flight, Python).
+    #[arg(long)]
+    pub json: bool,
+
+    /// Plan a source whose planning is billed (a VikingDB collection without `task_id`:
+    /// planning creates its export task).
+    #[arg(long)]
+    pub create_task: bool,
 }
 
 #[derive(Debug, Args)]

@@ -277,12 +277,8 @@ impl Checkpoints for Journal {
 /// Reads journal bytes: what they hold (`None` when empty) and how many bytes of whole lines
 /// to keep.
 fn parse(bytes: &[u8]) -> Result<(Option<Recovered>, usize)> {
-    let corrupt = |n: usize, why: String| {
-        Error::new(
-            ErrorKind::DataIntegrity,
-            format!("is corrupt at line {n}: {why}"),
-        )
-    };
+    // The user decides what to do about a broken journal: a usage error, like a lock.
+    let corrupt = |n: usize, why: String| Error::config(format!("is corrupt at line {n}: {why}"));
     let mut recovered: Option<Recovered> = None;
     let mut kept = 0;
     let mut rest = bytes;

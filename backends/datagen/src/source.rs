@@ -203,9 +203,17 @@ fn pieces(range: Range<u64>, step: u64) -> impl Iterator<Item = Range<u64>> {
 impl DatagenSource {
     /// Tells the pipeline and the manifest what will be generated.
     fn record(&self, cx: &Context, rows: u64) {
-        let report = cx.report();
-        report.promise_rows(rows);
-        report.set_info(
+        cx.report().promise_rows(rows);
+        self.record_info(cx);
+        cx.emit(ProgressEvent::Total {
+            rows: Some(rows),
+            bytes: None,
+        });
+    }
+
+    /// The table's identity, for the manifest.
+    fn record_info(&self, cx: &Context) {
+        cx.report().set_info(
             "generator",
             serde_json::json!({
                 "plugin": crate::NAME,
@@ -214,10 +222,6 @@ impl DatagenSource {
                 "rows": self.config.rows,
             }),
         );
-        cx.emit(ProgressEvent::Total {
-            rows: Some(rows),
-            bytes: None,
-        });
     }
 }
 
@@ -258,6 +262,7 @@ impl ExportSource for DatagenSource {
 
     async fn plan(&self, scan: &Scan, cx: &Context) -> Result<Vec<Split>> {
         let read = self.read(scan, cx)?;
+        self.record_info(cx);
         read.splits
             .iter()
             .enumerate()

@@ -1,11 +1,16 @@
 //! `arrowport export`.
 
+use std::path::Path;
 use std::sync::Arc;
 
+use arrowport_core::journal::{Header, Journal};
+use arrowport_core::pipeline::{Planned, export_planned};
+use arrowport_core::plan::PlanDocument;
 use arrowport_core::registry::SinkTarget;
-use arrowport_core::{Context, Result, Summary};
+use arrowport_core::{Context, Error, ErrorKind, Result, Summary};
 
 use super::Output;
+use super::inspect::plan_document;
 use super::resolve::ExportJob;
 use crate::progress::Renderer;
 
@@ -14,9 +19,19 @@ pub async fn run(job: ExportJob, cx: Context, renderer: Arc<Renderer>, out: Outp
         Some(n) => cx.with_parallelism(n),
         None => cx,
     };
-    let result =
-        arrowport_core::export(job.source.as_ref(), job.sink.as_ref(), &job.scan, &cx).await;
+    let journal = job.sink.journal_path();
+    let result = execute(&job, journal.as_deref(), &cx).await;
     renderer.finish();
+    if let (Err(e), Some(path)) = (&result, &journal)
+        && e.kind() != ErrorKind::Config
+        && path.exists()
+    {
+        eprintln!(
+            "note: what was written so far is kept beside the output, with its journal `{}`: \
+             run the same command again to continue",
+            path.display()
+        );
+    }
     let summary = result?;
     if !out.quiet {
         eprintln!("{}", describe(&summary, &job.target));
@@ -36,6 +51,96 @@ pub async fn run(job: ExportJob, cx: Context, renderer: Arc<Renderer>, out: Outp
         }
     }
     Ok(())
+}
+
+/// Runs the export: resumably when asked or when an interrupted run left a journal, from
+/// the splits of a plan when given one or a selection, and straight from the source otherwise.
+async fn execute(job: &ExportJob, journal: Option<&Path>, cx: &Context) -> Result<Summary> {
+    let (source, sink) = (job.source.as_ref(), job.sink.as_ref());
+    if job.restart
+        && let Some(path) = journal
+    {
+        if path.exists() {
+            std::fs::remove_file(path).map_err(|e| {
+                Error::io(format!("cannot remove the journal `{}`", path.display()), e)
+            })?;
+        }
+        sink.discard_partial()?;
+    }
+    let path = match journal {
+        Some(path) if job.resume || path.exists() => path,
+        None if job.resume => {
+            return Err(Error::config(format!(
+                "--resume needs a file or directory output, not {}",
+                job.target
+            )));
+        }
+        _ if job.plan.is_some() || job.command.splits.is_some() => {
+            let plan = planned(job, cx).await?;
+            let read = selection(job, &plan)?;
+            let planned = Planned {
+                plan: &plan,
+                read,
+                journal: None,
+            };
+            return export_planned(source, sink, planned, &job.scan, cx).await;
+        }
+        _ => return arrowport_core::export(source, sink, &job.scan, cx).await,
+    };
+    let (journal, recovered) = Journal::open(path)?;
+    let header = match &recovered {
+        Some(r) => {
+            let differences = r.header.command.differences(&job.command);
+            if !differences.is_empty() {
+                return Err(Error::config(format!(
+                    "cannot continue the interrupted export journaled in `{}`: it was run with \
+                     another command ({}); run it as it was, or pass --restart to start over",
+                    path.display(),
+                    differences.join("; ")
+                )));
+            }
+            r.header.clone()
+        }
+        None => {
+            let plan = planned(job, cx).await?;
+            let read = selection(job, &plan)?;
+            let header = Header::new(job.command.clone(), plan, read, cx.report().info());
+            journal.start(&header)?;
+            header
+        }
+    };
+    let planned = Planned {
+        plan: &header.plan,
+        read: header.read.clone(),
+        journal: Some((&journal, recovered)),
+    };
+    export_planned(source, sink, planned, &job.scan, cx).await
+}
+
+/// The plan given with `--plan`, or a new one.
+async fn planned(job: &ExportJob, cx: &Context) -> Result<PlanDocument> {
+    match &job.plan {
+        Some(plan) => Ok(plan.clone()),
+        None => {
+            let url = &job.command.source;
+            plan_document(job.source.as_ref(), url, &job.source_options, &job.scan, cx).await
+        }
+    }
+}
+
+/// The positions of the splits to read: `--splits`, or all of them.
+fn selection(job: &ExportJob, plan: &PlanDocument) -> Result<Vec<usize>> {
+    let count = plan.splits.len();
+    match &job.command.splits {
+        None => Ok((0..count).collect()),
+        Some(picked) => match picked.iter().find(|&&i| i >= count) {
+            Some(i) => Err(Error::config(format!(
+                "--splits: split {i} is out of range: the plan has {count} split(s), 0..{}",
+                count.saturating_sub(1)
+            ))),
+            None => Ok(picked.clone()),
+        },
+    }
 }
 
 /// One line for people: what went where, how big, how fast.

@@ -3,8 +3,12 @@
 use std::io::Write;
 
 use arrowport_core::arrow::datatypes::{DataType, Field};
+use arrowport_core::pipeline::project_schema;
+use arrowport_core::plan::PlanDocument;
 use arrowport_core::registry::{find_sink, find_source, sink_plugins, source_plugins};
-use arrowport_core::{Context, Error, ExportSource, Result, Scan};
+use arrowport_core::{
+    Context, Error, ExportSource, OptionMap, ProgressEvent, Result, Scan, SourceSpec,
+};
 
 pub async fn schema(source: Box<dyn ExportSource>, json: bool, cx: Context) -> Result<()> {
     let schema = source.schema(&cx).await?;
@@ -52,8 +56,54 @@ fn field_json(f: &Field) -> serde_json::Value {
     v
 }
 
-pub async fn plan(source: Box<dyn ExportSource>, scan: Scan, cx: Context) -> Result<()> {
-    let splits = source.plan(&scan, &cx).await?;
+/// Plans `scan` of `source` (built from `url` and `options`) as a document.
+pub async fn plan_document(
+    source: &dyn ExportSource,
+    url: &str,
+    options: &OptionMap,
+    scan: &Scan,
+    cx: &Context,
+) -> Result<PlanDocument> {
+    cx.emit(ProgressEvent::phase("planning"));
+    let full = source.schema(cx).await?;
+    let schema = project_schema(&full, scan.columns.as_deref())?;
+    let splits = source.plan(scan, cx).await?;
+    let rows = splits
+        .iter()
+        .map(|s| s.rows)
+        .sum::<Option<u64>>()
+        .or(cx.report().promised_rows());
+    PlanDocument::new(
+        url,
+        options,
+        scan.columns.clone(),
+        scan.limit,
+        &schema,
+        rows,
+        splits,
+    )
+}
+
+pub async fn plan(
+    source: Box<dyn ExportSource>,
+    spec: SourceSpec,
+    url: &str,
+    scan: Scan,
+    json: bool,
+    create_task: bool,
+    cx: Context,
+) -> Result<()> {
+    if source.capabilities().billed_plan && !create_task {
+        return Err(Error::config(format!(
+            "planning `{url}` creates a remote export task, which is billed; pass --create-task \
+             to create it, or name a finished task with -o task_id=<id>"
+        )));
+    }
+    let doc = plan_document(source.as_ref(), url, &spec.options, &scan, &cx).await?;
+    if json {
+        return print_stdout(&format!("{}\n", doc.to_json()));
+    }
+    let splits = doc.splits;
     let mut text = String::new();
     for s in &splits {
         let rows = s.rows.map(|r| format!("  rows={r}")).unwrap_or_default();

@@ -4,7 +4,7 @@ mod catalog;
 mod demo;
 mod emulate;
 mod export;
-mod inspect;
+pub(crate) mod inspect;
 mod resolve;
 
 use std::sync::Arc;
@@ -35,9 +35,13 @@ pub fn run(cli: Cli) -> Result<()> {
             }))
         }
         Command::Plan(args) => {
-            let source = resolve::source(&args.source, &args.options.options)?;
+            let spec = resolve::source_spec(&args.source, &args.options.options)?;
+            let source = arrowport_core::registry::build_source(spec.clone())?;
             let scan = resolve::scan(&args.scan);
-            runtime()?.block_on(with_ctrl_c(renderer, |cx| inspect::plan(source, scan, cx)))
+            runtime()?.block_on(with_ctrl_c(renderer, |cx| {
+                let (json, create) = (args.json, args.create_task);
+                inspect::plan(source, spec, &args.source, scan, json, create, cx)
+            }))
         }
         Command::Tables(args) => {
             let config = catalog::config(&args)?;

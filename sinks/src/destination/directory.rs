@@ -235,8 +235,10 @@ struct Parts<'a> {
     clock: u64,
     /// Sizes writes and judges fullness when rotating by bytes.
     sizes: SizeModel,
-    /// `sizes` as the last part closed: where the next part started from.
+    /// `sizes` and the next part number as the last part closed: where the next part
+    /// started from.
     sizes_at_close: SizeModel,
+    next_at_close: u32,
     done: Vec<ManifestFile>,
 }
 
@@ -264,6 +266,7 @@ impl<'a> Parts<'a> {
             clock: 0,
             sizes: SizeModel::default(),
             sizes_at_close: SizeModel::default(),
+            next_at_close: 0,
             done: Vec::new(),
         }
     }
@@ -372,6 +375,7 @@ impl<'a> Parts<'a> {
             let written = part.file.finish(&self.root.join(&part.relative))?;
             self.sizes.observe_close(part.last_sizes, written.bytes);
             self.sizes_at_close = self.sizes;
+            self.next_at_close = self.next_part.get(key).copied().unwrap_or(0);
             self.done.push(ManifestFile {
                 path: part.relative,
                 rows: written.rows,
@@ -388,7 +392,7 @@ impl<'a> Parts<'a> {
     fn checkpoint(&self, complete: bool) -> Result<Checkpoint> {
         let state = DirectoryState {
             parts: self.done.clone(),
-            next_part: self.next_part.get(&Vec::new()).copied().unwrap_or(0),
+            next_part: self.next_at_close,
             sizes: self.sizes_at_close.to_bits(),
             complete,
         };
