@@ -72,7 +72,7 @@ impl TosClient {
             if let Some(t) = &token {
                 query.push(("continuation-token", t));
             }
-            let page: Value = retry(cx, |_| async {
+            let page = retry(cx, |_| async {
                 let response = self
                     .send(Method::GET, bucket, None, &query, None, "list objects")
                     .await?;
@@ -80,35 +80,18 @@ impl TosClient {
                     .bytes()
                     .await
                     .map_err(|e| transport_error("TOS list objects", e))?;
-                serde_json::from_slice(&bytes)
-                    .map_err(|_| malformed("TOS list objects", "the body is not JSON"))
+                Page::parse(&bytes)
             })
             .await
             .map_err(|e| {
                 e.with_context("bucket", bucket)
                     .with_context("prefix", prefix)
             })?;
-            for item in page
-                .get("Contents")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
-                objects.push(ObjectInfo::from_json(item)?);
-            }
-            let truncated = page
-                .get("IsTruncated")
-                .is_some_and(|t| t.as_bool() == Some(true) || t.as_str() == Some("true"));
-            let next = page
-                .get("NextContinuationToken")
-                .and_then(Value::as_str)
-                .filter(|t| !t.is_empty());
-            match (truncated, next) {
-                (false, _) => return Ok(objects),
-                (true, Some(next)) if token.as_deref() != Some(next) => {
-                    token = Some(next.to_string())
-                }
-                (true, _) => {
+            objects.extend(page.objects);
+            match page.next {
+                None => return Ok(objects),
+                Some(next) if token.as_deref() != Some(next.as_str()) => token = Some(next),
+                Some(_) => {
                     return Err(malformed(
                         "TOS list objects",
                         "a truncated page without a new continuation token",
@@ -325,6 +308,47 @@ impl TosClient {
     }
 }
 
+/// One page of a listing.
+#[derive(Debug)]
+struct Page {
+    objects: Vec<ObjectInfo>,
+    /// The continuation token of a truncated page.
+    next: Option<String>,
+}
+
+impl Page {
+    /// Parses a ListObjectsType2 reply body (JSON).
+    fn parse(body: &[u8]) -> Result<Page> {
+        let page: Value = serde_json::from_slice(body)
+            .map_err(|_| malformed("TOS list objects", "the body is not JSON"))?;
+        let objects = page
+            .get("Contents")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .map(ObjectInfo::from_json)
+            .collect::<Result<Vec<_>>>()?;
+        let truncated = page
+            .get("IsTruncated")
+            .is_some_and(|t| t.as_bool() == Some(true) || t.as_str() == Some("true"));
+        let next = page
+            .get("NextContinuationToken")
+            .and_then(Value::as_str)
+            .filter(|t| !t.is_empty());
+        let next = match (truncated, next) {
+            (false, _) => None,
+            (true, Some(next)) => Some(next.to_string()),
+            (true, None) => {
+                return Err(malformed(
+                    "TOS list objects",
+                    "a truncated page without a new continuation token",
+                ));
+            }
+        };
+        Ok(Page { objects, next })
+    }
+}
+
 impl ObjectInfo {
     fn from_json(item: &Value) -> Result<Self> {
         let key = item
@@ -416,5 +440,170 @@ mod tests {
         .unwrap();
         assert_eq!(o.crc64, Some(u64::MAX));
         assert!(ObjectInfo::from_json(&serde_json::json!({"Size": 1})).is_err());
+    }
+}
+
+/// Property tests: listings round-trip, and mutated or random listing bodies end in a clean
+/// error. The helpers serve the crate's other decoders' property tests too. `PROPTEST_CASES`
+/// scales them (see `tests/FUZZING.md`).
+#[cfg(test)]
+pub(crate) mod fuzz {
+    use proptest::collection::vec;
+    use proptest::prelude::*;
+    use proptest::sample::{Index, select};
+    use proptest::test_runner::RngSeed;
+    use serde_json::json;
+
+    use super::*;
+
+    /// proptest's defaults (`PROPTEST_CASES`, 256 by default), with a fixed seed unless
+    /// `PROPTEST_RNG_SEED` picks one, so that a test run is repeatable.
+    pub(crate) fn config() -> ProptestConfig {
+        let mut config = ProptestConfig {
+            failure_persistence: None,
+            ..ProptestConfig::default()
+        };
+        if config.rng_seed == RngSeed::Random {
+            config.rng_seed = RngSeed::Fixed(0x0a77_09a7);
+        }
+        config
+    }
+
+    /// One edit of a valid encoding.
+    #[derive(Debug, Clone)]
+    pub(crate) enum Edit {
+        Flip(Index, u8),
+        Insert(Index, u8),
+        Delete(Index),
+        Truncate(Index),
+        /// Overwrites bytes with a huge length or count, as a decimal number or a little-endian
+        /// word (Parquet's footer length, Thrift sizes).
+        Huge(Index, Vec<u8>),
+    }
+
+    /// 2^31, 2^40, u32::MAX and u64::MAX as text and as little-endian words.
+    fn huge_words() -> Vec<Vec<u8>> {
+        let mut words = Vec::new();
+        for v in [1u64 << 31, 1 << 40, u64::from(u32::MAX), u64::MAX] {
+            words.push(v.to_string().into_bytes());
+            words.push((v as u32).to_le_bytes().to_vec());
+            words.push(v.to_le_bytes().to_vec());
+        }
+        words
+    }
+
+    /// One to four edits.
+    pub(crate) fn edits() -> impl Strategy<Value = Vec<Edit>> {
+        let edit = prop_oneof![
+            (any::<Index>(), any::<u8>()).prop_map(|(at, bit)| Edit::Flip(at, bit)),
+            (any::<Index>(), any::<u8>()).prop_map(|(at, b)| Edit::Insert(at, b)),
+            any::<Index>().prop_map(Edit::Delete),
+            any::<Index>().prop_map(Edit::Truncate),
+            (any::<Index>(), select(huge_words())).prop_map(|(at, w)| Edit::Huge(at, w)),
+        ];
+        vec(edit, 1..5)
+    }
+
+    /// Applies `edits` in order; positions scale to the length at each step.
+    pub(crate) fn apply(bytes: &mut Vec<u8>, edits: &[Edit]) {
+        for edit in edits {
+            let len = bytes.len();
+            match edit {
+                Edit::Insert(at, b) => bytes.insert(at.index(len + 1), *b),
+                _ if len == 0 => {}
+                Edit::Flip(at, bit) => bytes[at.index(len)] ^= 1 << (bit % 8),
+                Edit::Delete(at) => drop(bytes.remove(at.index(len))),
+                Edit::Truncate(at) => bytes.truncate(at.index(len)),
+                Edit::Huge(at, word) => {
+                    let at = at.index(len);
+                    let end = (at + word.len()).min(len);
+                    bytes.splice(at..end, word.iter().copied());
+                }
+            }
+        }
+    }
+
+    fn objects() -> impl Strategy<Value = Vec<ObjectInfo>> {
+        let object = (
+            any::<String>(),
+            any::<u64>(),
+            proptest::option::of(any::<u64>()),
+        );
+        vec(object, 0..5).prop_map(|objects| {
+            objects
+                .into_iter()
+                .map(|(key, size, crc64)| ObjectInfo { key, size, crc64 })
+                .collect()
+        })
+    }
+
+    /// A listing page as TOS writes it (sizes as numbers, CRCs as strings).
+    fn page(objects: &[ObjectInfo], next: Option<&str>) -> Vec<u8> {
+        let contents: Vec<Value> = objects
+            .iter()
+            .map(|o| {
+                let mut entry = json!({"Key": o.key, "Size": o.size, "StorageClass": "STANDARD"});
+                if let Some(crc) = o.crc64 {
+                    entry["HashCrc64ecma"] = json!(crc.to_string());
+                }
+                entry
+            })
+            .collect();
+        let mut page =
+            json!({"Name": "bkt", "Prefix": "p/", "MaxKeys": 1000, "Contents": contents});
+        page["IsTruncated"] = json!(next.is_some());
+        if let Some(next) = next {
+            page["NextContinuationToken"] = json!(next);
+        }
+        serde_json::to_vec(&page).unwrap()
+    }
+
+    fn check(body: &[u8]) -> std::result::Result<(), TestCaseError> {
+        if let Err(e) = Page::parse(body) {
+            prop_assert_eq!(e.kind(), arrowport_core::ErrorKind::Remote, "{}", e);
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(config())]
+
+        #[test]
+        fn listings_round_trip(objects in objects(), next in proptest::option::of("[a-zA-Z0-9+/=]{1,20}")) {
+            let parsed = Page::parse(&page(&objects, next.as_deref())).unwrap();
+            prop_assert_eq!(parsed.objects, objects);
+            prop_assert_eq!(parsed.next, next);
+        }
+
+        #[test]
+        fn mutated_listings_fail_cleanly(objects in objects(), edits in edits()) {
+            let mut body = page(&objects, Some("token"));
+            apply(&mut body, &edits);
+            check(&body)?;
+        }
+
+        #[test]
+        fn random_listings_fail_cleanly(body in prop_oneof![
+            vec(any::<u8>(), 0..256),
+            "[\\[\\]{}\",:0-9a-zA-Z ]{0,64}".prop_map(String::into_bytes),
+        ]) {
+            check(&body)?;
+        }
+    }
+
+    /// Sizes past u64 and nesting past serde_json's depth limit are errors; a size of 2^40 is
+    /// only a number here (reads are sized by the ranges asked for).
+    #[test]
+    fn huge_and_deep_listings_are_errors() {
+        let body = br#"{"Contents":[{"Key":"k","Size":18446744073709551616}]}"#;
+        assert!(Page::parse(body).is_err());
+        let body = br#"{"Contents":[{"Key":"k","Size":"-1"}]}"#;
+        assert!(Page::parse(body).is_err());
+        let body = br#"{"Contents":[{"Key":"k","Size":1099511627776}]}"#;
+        assert_eq!(Page::parse(body).unwrap().objects[0].size, 1 << 40);
+        let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+        assert!(Page::parse(deep.as_bytes()).is_err());
+        let truncated = br#"{"IsTruncated":"true","Contents":[]}"#;
+        assert!(Page::parse(truncated).is_err());
     }
 }
