@@ -26,10 +26,7 @@ const FOOTER_GUESS: u64 = 64 * 1024;
 #[derive(Debug)]
 pub(crate) struct ParquetObject {
     cursor: Option<ObjectCursor>,
-    metadata: ArrowReaderMetadata,
-    mask: ProjectionMask,
-    /// Row group indices with their end offsets, in file order.
-    row_groups: Vec<(usize, u64)>,
+    layout: Layout,
     next_group: usize,
     reader: Option<ParquetRecordBatchReader>,
     target: SchemaRef,
@@ -45,80 +42,19 @@ impl ParquetObject {
         cx: &Context,
     ) -> Result<Self> {
         let key = cursor.key().to_string();
-        let not_parquet =
-            |why: &str| integrity(format!("`{key}` is not a valid Parquet file: {why}"), &key);
         if cursor.size() < 12 {
-            return Err(not_parquet("too short"));
+            return Err(not_parquet(&key, "too short"));
         }
         let mut tail = cursor.read_tail(FOOTER_GUESS, cx).await?;
-        let footer: [u8; 8] = tail[tail.len() - 8..].try_into().expect("8 bytes");
-        if &footer[4..] != b"PAR1" {
-            return Err(not_parquet("no PAR1 magic at its end (truncated?)"));
-        }
-        let meta_len = u64::from(u32::from_le_bytes(footer[..4].try_into().expect("4 bytes")));
-        if meta_len + 12 > cursor.size() {
-            return Err(not_parquet("its footer is longer than the file"));
-        }
+        let meta_len = footer_len(&tail, cursor.size(), &key)?;
         if meta_len + 8 > tail.len() as u64 {
             tail = cursor.read_tail(meta_len + 8, cx).await?;
         }
         let meta_bytes = &tail[tail.len() - 8 - meta_len as usize..tail.len() - 8];
-        let metadata = ParquetMetaDataReader::decode_metadata(meta_bytes)
-            .map_err(|e| not_parquet(&e.to_string()))?;
-        let metadata = ArrowReaderMetadata::try_new(Arc::new(metadata), ArrowReaderOptions::new())
-            .map_err(|e| not_parquet(&e.to_string()))?;
-
-        let file_schema = metadata.schema();
-        let roots = target
-            .fields()
-            .iter()
-            .map(|f| {
-                file_schema.index_of(f.name()).map_err(|_| {
-                    Error::new(
-                        ErrorKind::Schema,
-                        format!(
-                            "{}: exported object `{key}` has no column `{}` (it has: {})",
-                            crate::NAME,
-                            f.name(),
-                            file_schema
-                                .fields()
-                                .iter()
-                                .map(|f| f.name().as_str())
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        ),
-                    )
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let mask = ProjectionMask::roots(metadata.parquet_schema(), roots);
-
-        let mut row_groups: Vec<(usize, u64, u64)> = metadata
-            .metadata()
-            .row_groups()
-            .iter()
-            .enumerate()
-            .map(|(i, rg)| {
-                let ranges = rg.columns().iter().map(|c| c.byte_range());
-                let start = ranges.clone().map(|(s, _)| s).min().unwrap_or(0);
-                let end = ranges.map(|(s, l)| s + l).max().unwrap_or(0);
-                (i, start, end)
-            })
-            .collect();
-        row_groups.sort_by_key(|&(_, start, _)| start);
-        let overlapping = row_groups.windows(2).any(|w| w[1].1 < w[0].2);
-        if overlapping
-            || row_groups
-                .last()
-                .is_some_and(|&(_, _, end)| end > cursor.size())
-        {
-            return Err(not_parquet("its row groups overlap or run past its end"));
-        }
+        let layout = Layout::parse(meta_bytes, &target, cursor.size(), &key)?;
         Ok(ParquetObject {
             cursor: Some(cursor),
-            metadata,
-            mask,
-            row_groups: row_groups.into_iter().map(|(i, _, end)| (i, end)).collect(),
+            layout,
             next_group: 0,
             reader: None,
             target,
@@ -145,10 +81,9 @@ impl ParquetObject {
                     None => self.reader = None,
                 }
             }
-            let Some(&(index, end)) = self.row_groups.get(self.next_group) else {
+            let Some(&(index, end)) = self.layout.row_groups.get(self.next_group) else {
                 let cursor = self.cursor.take()?;
-                let footer_rows = self.metadata.metadata().file_metadata().num_rows() as u64;
-                return finish(cursor, self.rows, footer_rows, cx)
+                return finish(cursor, self.rows, self.layout.rows(), cx)
                     .await
                     .err()
                     .map(Err);
@@ -166,21 +101,137 @@ impl ParquetObject {
                 bytes,
                 file_len: cursor.size(),
             };
-            let built =
-                ParquetRecordBatchReaderBuilder::new_with_metadata(chunk, self.metadata.clone())
-                    .with_row_groups(vec![index])
-                    .with_projection(self.mask.clone())
-                    .with_batch_size(self.batch_size)
-                    .build();
-            match built {
+            match self
+                .layout
+                .reader(index, chunk, self.batch_size, cursor.key())
+            {
                 Ok(reader) => self.reader = Some(reader),
                 Err(e) => {
-                    let key = cursor.key().to_string();
                     self.cursor = None;
-                    return Some(Err(integrity(format!("cannot read `{key}`: {e}"), &key)));
+                    return Some(Err(e));
                 }
             }
         }
+    }
+}
+
+fn not_parquet(key: &str, why: &str) -> Error {
+    integrity(format!("`{key}` is not a valid Parquet file: {why}"), key)
+}
+
+/// The length of the footer's metadata, from `tail`, the last bytes of an object of `size`
+/// bytes (at least 12).
+fn footer_len(tail: &[u8], size: u64, key: &str) -> Result<u64> {
+    let footer: [u8; 8] = tail[tail.len() - 8..].try_into().expect("8 bytes");
+    if &footer[4..] != b"PAR1" {
+        return Err(not_parquet(key, "no PAR1 magic at its end (truncated?)"));
+    }
+    let meta_len = u64::from(u32::from_le_bytes(footer[..4].try_into().expect("4 bytes")));
+    if meta_len + 12 > size {
+        return Err(not_parquet(key, "its footer is longer than the file"));
+    }
+    Ok(meta_len)
+}
+
+/// What a footer says: the metadata, the target's columns in it, and the row groups in file
+/// order, each with its index and the offset where it ends.
+#[derive(Debug)]
+struct Layout {
+    metadata: ArrowReaderMetadata,
+    mask: ProjectionMask,
+    row_groups: Vec<(usize, u64)>,
+}
+
+impl Layout {
+    /// Parses the footer's metadata of an object of `size` bytes for reading `target`.
+    fn parse(meta_bytes: &[u8], target: &SchemaRef, size: u64, key: &str) -> Result<Layout> {
+        let metadata = ParquetMetaDataReader::decode_metadata(meta_bytes)
+            .map_err(|e| not_parquet(key, &e.to_string()))?;
+        let metadata = ArrowReaderMetadata::try_new(Arc::new(metadata), ArrowReaderOptions::new())
+            .map_err(|e| not_parquet(key, &e.to_string()))?;
+
+        let file_schema = metadata.schema();
+        let roots = target
+            .fields()
+            .iter()
+            .map(|f| {
+                file_schema.index_of(f.name()).map_err(|_| {
+                    Error::new(
+                        ErrorKind::Schema,
+                        format!(
+                            "{}: exported object `{key}` has no column `{}` (it has: {})",
+                            crate::NAME,
+                            f.name(),
+                            file_schema
+                                .fields()
+                                .iter()
+                                .map(|f| f.name().as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    )
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let mask = ProjectionMask::roots(metadata.parquet_schema(), roots);
+
+        let mut row_groups = Vec::new();
+        for (i, rg) in metadata.metadata().row_groups().iter().enumerate() {
+            let mut span: Option<(u64, u64)> = None;
+            for column in rg.columns() {
+                // `byte_range` asserts what a corrupt footer may break.
+                let start = column
+                    .dictionary_page_offset()
+                    .unwrap_or(column.data_page_offset());
+                let (Ok(start), Ok(len)) = (
+                    u64::try_from(start),
+                    u64::try_from(column.compressed_size()),
+                ) else {
+                    return Err(not_parquet(
+                        key,
+                        "a column chunk has a negative offset or size",
+                    ));
+                };
+                let end = start.saturating_add(len);
+                span = Some(span.map_or((start, end), |(s, e)| (s.min(start), e.max(end))));
+            }
+            let (start, end) = span.unwrap_or((0, 0));
+            row_groups.push((i, start, end));
+        }
+        row_groups.sort_by_key(|&(_, start, _)| start);
+        let overlapping = row_groups.windows(2).any(|w| w[1].1 < w[0].2);
+        if overlapping || row_groups.last().is_some_and(|&(_, _, end)| end > size) {
+            return Err(not_parquet(
+                key,
+                "its row groups overlap or run past its end",
+            ));
+        }
+        Ok(Layout {
+            metadata,
+            mask,
+            row_groups: row_groups.into_iter().map(|(i, _, end)| (i, end)).collect(),
+        })
+    }
+
+    /// The rows the footer counts.
+    fn rows(&self) -> u64 {
+        self.metadata.metadata().file_metadata().num_rows() as u64
+    }
+
+    /// A reader of row group `index` over its fetched bytes.
+    fn reader(
+        &self,
+        index: usize,
+        chunk: RangeBytes,
+        batch_size: usize,
+        key: &str,
+    ) -> Result<ParquetRecordBatchReader> {
+        ParquetRecordBatchReaderBuilder::new_with_metadata(chunk, self.metadata.clone())
+            .with_row_groups(vec![index])
+            .with_projection(self.mask.clone())
+            .with_batch_size(batch_size)
+            .build()
+            .map_err(|e| integrity(format!("cannot read `{key}`: {e}"), key))
     }
 }
 
@@ -237,5 +288,170 @@ impl ChunkReader for RangeBytes {
 
     fn get_bytes(&self, start: u64, length: usize) -> parquet::errors::Result<Bytes> {
         self.slice(start, length)
+    }
+}
+
+/// Property tests: files written by parquet-rs (row groups, pages, codecs and dictionaries
+/// varied) decode to their rows, and mutated or random files end in a clean error after
+/// bounded work. `PROPTEST_CASES` scales them (see `tests/FUZZING.md`).
+#[cfg(test)]
+mod fuzz {
+    use arrow::compute::concat_batches;
+    use parquet::arrow::ArrowWriter;
+    use parquet::basic::{Compression, GzipLevel, ZstdLevel};
+    use parquet::file::properties::WriterProperties;
+    use proptest::collection::vec;
+    use proptest::prelude::*;
+    use proptest::sample::select;
+
+    use super::*;
+    use crate::read::json::fuzz::{Row, batch, rows};
+    use crate::tos::fuzz::{apply, config, edits};
+
+    fn codecs() -> Vec<Compression> {
+        vec![
+            Compression::UNCOMPRESSED,
+            Compression::SNAPPY,
+            Compression::LZ4_RAW,
+            Compression::ZSTD(ZstdLevel::default()),
+            Compression::GZIP(GzipLevel::default()),
+        ]
+    }
+
+    /// `rows` as a Parquet file, with row groups of `group` rows and pages of `page` rows.
+    fn file(
+        rows: &[Row],
+        group: usize,
+        page: usize,
+        codec: Compression,
+        dictionary: bool,
+    ) -> Vec<u8> {
+        let (batch, _) = batch(rows);
+        let properties = WriterProperties::builder()
+            .set_max_row_group_row_count(Some(group))
+            .set_data_page_row_count_limit(page)
+            .set_write_batch_size(page)
+            .set_compression(codec)
+            .set_dictionary_enabled(dictionary)
+            .build();
+        let mut out = Vec::new();
+        let mut writer = ArrowWriter::try_new(&mut out, batch.schema(), Some(properties)).unwrap();
+        writer.write(&batch).unwrap();
+        writer.close().unwrap();
+        out
+    }
+
+    /// Reads a whole file as [`ParquetObject`] does over ranged GETs: the footer, then each row
+    /// group from where the previous one ended.
+    fn read(file: &[u8], target: &SchemaRef, batch_size: usize) -> Result<Vec<RecordBatch>> {
+        let size = file.len() as u64;
+        if size < 12 {
+            return Err(not_parquet("k", "too short"));
+        }
+        let tail = &file[file.len() - (FOOTER_GUESS as usize).min(file.len())..];
+        let meta_len = footer_len(tail, size, "k")? as usize;
+        let meta_bytes = &file[file.len() - 8 - meta_len..file.len() - 8];
+        let layout = Layout::parse(meta_bytes, target, size, "k")?;
+        let (mut pos, mut rows, mut batches) = (0, 0, Vec::new());
+        for &(index, end) in &layout.row_groups {
+            let end = end as usize;
+            let bytes = Bytes::copy_from_slice(&file[pos.min(end)..end]);
+            pos = pos.max(end);
+            let chunk = RangeBytes {
+                start: (end - bytes.len()) as u64,
+                bytes,
+                file_len: size,
+            };
+            for batch in layout.reader(index, chunk, batch_size, "k")? {
+                let batch = batch.map_err(|e| integrity(format!("cannot decode: {e}"), "k"))?;
+                rows += batch.num_rows() as u64;
+                batches.push(conform(&batch, target, "k")?);
+                assert!(batches.len() <= file.len(), "more batches than bytes");
+            }
+        }
+        if rows != layout.rows() {
+            return Err(integrity(
+                format!("{rows} rows, the footer says {}", layout.rows()),
+                "k",
+            ));
+        }
+        Ok(batches)
+    }
+
+    fn check(file: &[u8], target: &SchemaRef) -> std::result::Result<(), TestCaseError> {
+        if let Err(e) = read(file, target, 2) {
+            prop_assert!(
+                matches!(e.kind(), ErrorKind::DataIntegrity | ErrorKind::Schema),
+                "{}",
+                e
+            );
+        }
+        Ok(())
+    }
+
+    fn layouts() -> impl Strategy<Value = (usize, usize, Compression, bool)> {
+        (1usize..5, 1usize..4, select(codecs()), any::<bool>())
+    }
+
+    proptest! {
+        #![proptest_config(config())]
+
+        #[test]
+        fn parquet_rows_round_trip(
+            rows in rows(),
+            (group, page, codec, dictionary) in layouts(),
+            batch_size in 1usize..4,
+        ) {
+            let (batch, target) = batch(&rows);
+            let decoded = read(&file(&rows, group, page, codec, dictionary), &target, batch_size).unwrap();
+            let expected = conform(&batch, &target, "k").unwrap();
+            prop_assert_eq!(concat_batches(&target, &decoded).unwrap(), expected);
+        }
+
+        #[test]
+        fn mutated_parquet_fails_cleanly(
+            rows in rows(),
+            (group, page, codec, dictionary) in layouts(),
+            edits in edits(),
+        ) {
+            let target = batch(&rows).1;
+            let mut file = file(&rows, group, page, codec, dictionary);
+            apply(&mut file, &edits);
+            check(&file, &target)?;
+        }
+
+        #[test]
+        fn random_parquet_fails_cleanly(body in vec(any::<u8>(), 0..256)) {
+            let mut file = b"PAR1".to_vec();
+            file.extend_from_slice(&body);
+            file.extend_from_slice(&(body.len() as u32).to_le_bytes());
+            file.extend_from_slice(b"PAR1");
+            check(&file, &batch(&[]).1)?;
+        }
+    }
+
+    /// A footer length of 2^31 or all ones, or a column chunk offset or size of 2^40 or -1, is
+    /// a data error found without allocating for it.
+    #[test]
+    fn huge_lengths_are_errors() {
+        let rows: Vec<Row> = vec![(
+            1,
+            Some(0.5),
+            Some("a".into()),
+            None,
+            None,
+            [1.0, 2.0, 3.0],
+            None,
+        )];
+        let (_, target) = batch(&rows);
+        let valid = file(&rows, 10, 10, Compression::UNCOMPRESSED, false);
+        read(&valid, &target, 2).unwrap();
+        let n = valid.len();
+        for huge in [1u32 << 31, u32::MAX] {
+            let mut edited = valid.clone();
+            edited[n - 8..n - 4].copy_from_slice(&huge.to_le_bytes());
+            let err = read(&edited, &target, 2).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::DataIntegrity, "{huge}: {err}");
+        }
     }
 }
