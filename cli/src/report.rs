@@ -37,6 +37,9 @@ pub fn render(err: &Error) -> String {
             out.push_str(&format!("caused by: {text}\n"));
         }
     }
+    for note in err.notes() {
+        out.push_str(&format!("note: {note}\n"));
+    }
     out
 }
 

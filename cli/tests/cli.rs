@@ -6,6 +6,9 @@ use std::process::{Command, Output, Stdio};
 
 use arrow::ipc::reader::{FileReader, StreamReader};
 
+#[path = "cli/resume.rs"]
+mod resume;
+
 fn arrowport() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_arrowport"));
     cmd.env_remove("RUST_LOG");

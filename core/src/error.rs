@@ -63,6 +63,8 @@ pub struct Error {
     context: Vec<(&'static str, String)>,
     retry_after: Option<std::time::Duration>,
     source: Option<BoxedSource>,
+    /// What the user can do about it, shown after the causes.
+    notes: Vec<String>,
 }
 
 /// `Result` with [`Error`].
@@ -78,6 +80,7 @@ impl Error {
             context: Vec::new(),
             retry_after: None,
             source: None,
+            notes: Vec::new(),
         }
     }
 
@@ -135,6 +138,16 @@ impl Error {
     pub fn with_retry_after(mut self, delay: std::time::Duration) -> Self {
         self.retry_after = Some(delay);
         self
+    }
+
+    /// Adds a note on what the user can do (shown after the error and its causes).
+    pub fn with_note(mut self, note: impl Into<String>) -> Self {
+        self.notes.push(note.into());
+        self
+    }
+
+    pub fn notes(&self) -> &[String] {
+        &self.notes
     }
 
     pub fn kind(&self) -> ErrorKind {

@@ -22,17 +22,14 @@ pub async fn run(job: ExportJob, cx: Context, renderer: Arc<Renderer>, out: Outp
     let journal = job.sink.journal_path();
     let result = execute(&job, journal.as_deref(), &cx).await;
     renderer.finish();
-    if let (Err(e), Some(path)) = (&result, &journal)
-        && e.kind() != ErrorKind::Config
-        && path.exists()
-    {
-        eprintln!(
-            "note: what was written so far is kept beside the output, with its journal `{}`: \
-             run the same command again to continue",
+    let summary = result.map_err(|e| match &journal {
+        Some(path) if e.kind() != ErrorKind::Config && path.exists() => e.with_note(format!(
+            "what was written so far is kept beside the output, with its journal `{}`: run \
+             the same command again to continue",
             path.display()
-        );
-    }
-    let summary = result?;
+        )),
+        _ => e,
+    })?;
     if !out.quiet {
         eprintln!("{}", describe(&summary, &job.target));
     }

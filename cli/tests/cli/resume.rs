@@ -1,0 +1,450 @@
+//! Portable splits and resumable exports, proven with real kills: an export run with
+//! `--resume` is killed with SIGKILL at many points, re-run until it completes, and must then
+//! hold exactly the bytes of an uninterrupted export, with nothing left beside it.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use super::{arrowport, run, stderr, tree};
+
+/// Checkpoint lines in a journal (0 when it does not exist yet).
+fn checkpoints(journal: &Path) -> usize {
+    std::fs::read(journal)
+        .map(|b| {
+            String::from_utf8_lossy(&b)
+                .lines()
+                .filter(|l| l.contains("\"line\":\"checkpoint\""))
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+/// Waits until `child` ends or the journal holds `at` checkpoints, then kills it with
+/// SIGKILL. Whether it was killed before it ended on its own.
+fn kill_at(mut child: Child, journal: &Path, at: usize) -> bool {
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            return false;
+        }
+        if journal.exists() && checkpoints(journal) >= at {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            return true;
+        }
+        std::thread::yield_now();
+    }
+}
+
+/// Runs the export `command` makes through a kill at each of `points` (checkpoint counts),
+/// then to the end; asserts that the last run succeeds. Returns how many runs were killed
+/// before they finished.
+fn export_through_kills(command: &dyn Fn() -> Command, journal: &Path, points: &[usize]) -> usize {
+    let mut killed = 0;
+    for &at in points {
+        let child = command()
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        killed += usize::from(kill_at(child, journal, at));
+    }
+    let out = command().output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    killed
+}
+
+/// The bytes of every file below `dir` (or of the file `dir`), by relative path.
+fn contents(path: &Path) -> Vec<(String, Vec<u8>)> {
+    if path.is_file() {
+        return vec![(String::new(), std::fs::read(path).unwrap())];
+    }
+    let mut out: Vec<(String, Vec<u8>)> = tree(path)
+        .into_iter()
+        .filter(|p| path.join(p).is_file())
+        .map(|p| {
+            let bytes = std::fs::read(path.join(&p)).unwrap();
+            (p, bytes)
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[track_caller]
+fn assert_same_output(expected: &Path, got: &Path) {
+    let (want, have) = (contents(expected), contents(got));
+    assert_eq!(
+        want.iter().map(|(p, b)| (p, b.len())).collect::<Vec<_>>(),
+        have.iter().map(|(p, b)| (p, b.len())).collect::<Vec<_>>(),
+        "the same files of the same sizes"
+    );
+    for ((path, a), (_, b)) in want.iter().zip(&have) {
+        assert!(a == b, "`{path}` differs from the uninterrupted export's");
+    }
+}
+
+/// `<output>.journal` and `<output>.partial` of an output path.
+fn beside(output: &Path, suffix: &str) -> PathBuf {
+    let mut name = output.file_name().unwrap().to_os_string();
+    name.push(suffix);
+    output.with_file_name(name)
+}
+
+/// A datagen export to `sink`, resumable, with durable points close together.
+fn datagen(dir: &Path, url: &str, sink: &str, extra: &[&str]) -> Command {
+    let mut cmd = arrowport();
+    cmd.current_dir(dir)
+        .args(["export", url, sink, "--resume", "-q"])
+        .args(extra);
+    cmd
+}
+
+#[test]
+fn killed_single_file_exports_resume_to_the_same_bytes() {
+    let url = "datagen://?rows=120000&profile=all&batch_size=2048";
+    for (file, columns, step) in [
+        ("out.ndjson", None, "200000"),
+        (
+            "out.csv",
+            Some("id,text,float64,date,ts_ns_shanghai,decimal,binary"),
+            "100000",
+        ),
+        ("out.json", None, "200000"),
+        ("out.arrows", None, "200000"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let shape: Vec<&str> = columns.map(|c| vec!["--columns", c]).unwrap_or_default();
+        let mut plain = vec!["export", url, "ref", "-q", "--format", &file[4..]];
+        plain.extend(&shape);
+        let out = run(dir.path(), &plain);
+        assert!(out.status.success(), "{file}: {}", stderr(&out));
+
+        let mut resumable = shape.clone();
+        let step = format!("checkpoint_bytes={step}");
+        resumable.extend(["-o", &step]);
+        let output = dir.path().join(file);
+        let journal = beside(&output, ".journal");
+        let killed = export_through_kills(
+            &|| datagen(dir.path(), url, file, &resumable),
+            &journal,
+            &[0, 3, 12, 40],
+        );
+        assert!(
+            killed >= 2,
+            "{file}: only {killed} runs were killed mid-export"
+        );
+        assert_same_output(&dir.path().join("ref"), &output);
+        assert!(
+            !journal.exists() && !beside(&output, ".partial").exists(),
+            "{file}"
+        );
+    }
+}
+
+#[test]
+fn killed_directory_exports_keep_their_parts_and_resume_to_the_same_bytes() {
+    let url = "datagen://?rows=300000&profile=narrow&batch_size=3000";
+    for format in ["parquet", "ndjson"] {
+        let dir = tempfile::tempdir().unwrap();
+        let rotate = ["-o", "max_rows_per_file=25000", "--format", format];
+        let mut plain = vec!["export", url, "ref/", "-q"];
+        plain.extend(rotate);
+        let out = run(dir.path(), &plain);
+        assert!(out.status.success(), "{}", stderr(&out));
+
+        let output = dir.path().join("out");
+        let journal = beside(&output, ".journal");
+        let killed = export_through_kills(
+            &|| datagen(dir.path(), url, "out/", &rotate),
+            &journal,
+            &[0, 1, 4, 9],
+        );
+        assert!(
+            killed >= 2,
+            "{format}: only {killed} runs were killed mid-export"
+        );
+        assert_same_output(&dir.path().join("ref"), &output);
+        assert_eq!(
+            tree(dir.path()).iter().filter(|p| !p.contains('/')).count(),
+            2
+        );
+    }
+}
+
+#[test]
+fn ctrl_c_keeps_the_partial_output_for_a_resume() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = "datagen://?rows=400000&profile=narrow";
+    let out = run(dir.path(), &["export", url, "ref.ndjson", "-q"]);
+    assert!(out.status.success());
+    let journal = dir.path().join("out.ndjson.journal");
+    let child = datagen(
+        dir.path(),
+        url,
+        "out.ndjson",
+        &["-o", "checkpoint_bytes=100000"],
+    )
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    while checkpoints(&journal) < 2 {
+        std::thread::yield_now();
+    }
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let out = child.wait_with_output().unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    assert!(
+        err.contains("run the same command again to continue"),
+        "{err}"
+    );
+    assert!(journal.exists() && dir.path().join("out.ndjson.partial").exists());
+    let out = datagen(
+        dir.path(),
+        url,
+        "out.ndjson",
+        &["-o", "checkpoint_bytes=100000"],
+    )
+    .output()
+    .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_same_output(
+        &dir.path().join("ref.ndjson"),
+        &dir.path().join("out.ndjson"),
+    );
+}
+
+#[test]
+fn a_full_disk_fails_cleanly_and_resumes_once_space_returns() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = "datagen://?rows=200000&profile=narrow";
+    let out = run(dir.path(), &["export", url, "ref.csv", "-q"]);
+    assert!(out.status.success());
+    // RLIMIT_FSIZE stands for a full disk: past 1 MiB every write fails with EFBIG (the
+    // signal it would raise is ignored, as a disk that fills raises none).
+    let bin = env!("CARGO_BIN_EXE_arrowport");
+    let out = Command::new("bash")
+        .current_dir(dir.path())
+        .args([
+            "-c",
+            &format!(
+                "trap '' XFSZ; ulimit -f 1024; exec {bin} export '{url}' out.csv --resume -q \
+                 -o checkpoint_bytes=100000"
+            ),
+        ])
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.starts_with("error: "), "{err}");
+    assert!(!dir.path().join("out.csv").exists());
+    assert!(
+        checkpoints(&dir.path().join("out.csv.journal")) > 0,
+        "{err}"
+    );
+    let out = datagen(
+        dir.path(),
+        url,
+        "out.csv",
+        &["-o", "checkpoint_bytes=100000"],
+    )
+    .output()
+    .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_same_output(&dir.path().join("ref.csv"), &dir.path().join("out.csv"));
+}
+
+#[test]
+fn a_changed_command_a_locked_or_broken_journal_refuse_to_resume() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = "datagen://?rows=300000&profile=narrow";
+    let journal = dir.path().join("out.ndjson.journal");
+    let partial = dir.path().join("out.ndjson.partial");
+    let child = datagen(
+        dir.path(),
+        url,
+        "out.ndjson",
+        &["-o", "checkpoint_bytes=50000"],
+    )
+    .spawn()
+    .unwrap();
+    assert!(kill_at(child, &journal, 2), "killed mid-export");
+    let kept = (
+        std::fs::read(&journal).unwrap(),
+        std::fs::read(&partial).unwrap(),
+    );
+    let untouched = || {
+        assert!(
+            std::fs::read(&journal).unwrap() == kept.0,
+            "the journal is untouched"
+        );
+        assert!(
+            std::fs::read(&partial).unwrap() == kept.1,
+            "the partial output is untouched"
+        );
+    };
+
+    let out = run(
+        dir.path(),
+        &[
+            "export",
+            url,
+            "out.ndjson",
+            "--columns",
+            "id",
+            "-o",
+            "checkpoint_bytes=50000",
+        ],
+    );
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("another command") && err.contains("--columns was null"),
+        "{err}"
+    );
+    untouched();
+
+    let held = std::fs::File::open(&journal).unwrap();
+    held.lock().unwrap();
+    let out = run(
+        dir.path(),
+        &["export", url, "out.ndjson", "-o", "checkpoint_bytes=50000"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("is locked"), "{}", stderr(&out));
+    drop(held);
+    untouched();
+
+    let mut broken = kept.0.clone();
+    broken.splice(0..1, *b"#");
+    std::fs::write(&journal, &broken).unwrap();
+    let out = run(
+        dir.path(),
+        &["export", url, "out.ndjson", "-o", "checkpoint_bytes=50000"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("corrupt at line 1"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(std::fs::read(&partial).unwrap() == kept.1);
+
+    let out = run(
+        dir.path(),
+        &[
+            "export",
+            url,
+            "out.ndjson",
+            "--restart",
+            "--resume",
+            "-o",
+            "checkpoint_bytes=50000",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(tree(dir.path()), ["out.ndjson"]);
+}
+
+#[test]
+fn plans_are_documents_whose_splits_any_run_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = "datagen://?rows=50000&profile=all";
+    let out = run(dir.path(), &["plan", url, "--json", "--columns", "id,text"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let splits = plan["splits"].as_array().unwrap();
+    assert!(splits.len() >= 3, "{plan}");
+    assert_eq!(splits[1]["token"]["source"], "datagen");
+    assert_eq!(plan["rows"], 50000);
+    std::fs::write(dir.path().join("plan.json"), &out.stdout).unwrap();
+
+    // The splits of a saved plan read exactly what the same selection of a fresh plan reads.
+    let out = run(
+        dir.path(),
+        &[
+            "export",
+            "--plan",
+            "plan.json",
+            "a.ndjson",
+            "--splits",
+            "1-2",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = run(
+        dir.path(),
+        &[
+            "export",
+            url,
+            "b.ndjson",
+            "--columns",
+            "id,text",
+            "--splits",
+            "1,2",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let a = std::fs::read_to_string(dir.path().join("a.ndjson")).unwrap();
+    assert!(a == std::fs::read_to_string(dir.path().join("b.ndjson")).unwrap());
+    let rows = splits[1]["rows"].as_u64().unwrap() + splits[2]["rows"].as_u64().unwrap();
+    assert_eq!(a.lines().count() as u64, rows);
+    let first: serde_json::Value = serde_json::from_str(a.lines().next().unwrap()).unwrap();
+    assert_eq!(first["id"], splits[1]["token"]["split"]["start"]);
+
+    for (args, want) in [
+        (
+            vec![
+                "export",
+                "--plan",
+                "plan.json",
+                "c.ndjson",
+                "--splits",
+                "99",
+            ],
+            "out of range",
+        ),
+        (
+            vec![
+                "export",
+                "--plan",
+                "plan.json",
+                "c.ndjson",
+                "--columns",
+                "id",
+            ],
+            "come from the plan",
+        ),
+        (
+            vec!["export", "--plan", "nope.json", "c.ndjson"],
+            "cannot read the plan",
+        ),
+    ] {
+        let out = run(dir.path(), &args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(stderr(&out).contains(want), "{args:?}: {}", stderr(&out));
+    }
+
+    // A token read with another table's URL is refused, never read.
+    let text = std::fs::read_to_string(dir.path().join("plan.json")).unwrap();
+    let other = text.replace(
+        "\"source\": \"datagen://?rows=50000&profile=all\"",
+        "\"source\": \"datagen://?rows=50000&profile=all&seed=7\"",
+    );
+    std::fs::write(dir.path().join("other.json"), other).unwrap();
+    let out = run(dir.path(), &["export", "--plan", "other.json", "c.ndjson"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("belongs to another table"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!dir.path().join("c.ndjson").exists());
+}
