@@ -68,17 +68,17 @@ impl ParquetObject {
         loop {
             let cursor = self.cursor.as_mut()?;
             if let Some(reader) = &mut self.reader {
-                match reader.next() {
-                    Some(Ok(batch)) => {
+                match next_batch(reader, cursor.key()) {
+                    Ok(Some(batch)) => {
                         self.rows += batch.num_rows() as u64;
                         return Some(conform(&batch, &self.target, cursor.key()));
                     }
-                    Some(Err(e)) => {
-                        let key = cursor.key().to_string();
+                    Err(e) => {
                         self.cursor = None;
-                        return Some(Err(integrity(format!("cannot decode `{key}`: {e}"), &key)));
+                        self.reader = None;
+                        return Some(Err(e));
                     }
-                    None => self.reader = None,
+                    Ok(None) => self.reader = None,
                 }
             }
             let Some(&(index, end)) = self.layout.row_groups.get(self.next_group) else {
@@ -111,6 +111,29 @@ impl ParquetObject {
                     return Some(Err(e));
                 }
             }
+        }
+    }
+}
+
+/// The next batch of a row group. parquet-rs checks page headers with `unwrap` (a data page
+/// header missing from a corrupt page is a panic, not an error), so a panic while decoding is
+/// this object's integrity error; the reader is not used again.
+fn next_batch(reader: &mut ParquetRecordBatchReader, key: &str) -> Result<Option<RecordBatch>> {
+    let next = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| reader.next()));
+    match next {
+        Ok(next) => next
+            .transpose()
+            .map_err(|e| integrity(format!("cannot decode `{key}`: {e}"), key)),
+        Err(panic) => {
+            let why = panic
+                .downcast_ref::<&str>()
+                .copied()
+                .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+                .unwrap_or("no message");
+            Err(integrity(
+                format!("cannot decode `{key}`: the Parquet decoder failed on it ({why})"),
+                key,
+            ))
         }
     }
 }
@@ -362,8 +385,8 @@ mod fuzz {
                 bytes,
                 file_len: size,
             };
-            for batch in layout.reader(index, chunk, batch_size, "k")? {
-                let batch = batch.map_err(|e| integrity(format!("cannot decode: {e}"), "k"))?;
+            let mut reader = layout.reader(index, chunk, batch_size, "k")?;
+            while let Some(batch) = next_batch(&mut reader, "k")? {
                 rows += batch.num_rows() as u64;
                 batches.push(conform(&batch, target, "k")?);
                 assert!(batches.len() <= file.len(), "more batches than bytes");
@@ -428,6 +451,37 @@ mod fuzz {
             file.extend_from_slice(b"PAR1");
             check(&file, &batch(&[]).1)?;
         }
+    }
+
+    /// Regression: a data page whose header says version 2 but holds a version-1 header made
+    /// parquet-rs unwrap `None` (a panic) when it peeked at the next page of a list column.
+    #[test]
+    fn a_page_without_its_header_is_an_error() {
+        let tagged = |i: i64| (i, None, None, None, Some(vec!["a".into()]), [1.0; 3], None);
+        let rows: Vec<Row> = (0..3).map(tagged).collect();
+        let (_, target) = batch(&rows);
+        let mut file = file(&rows, 10, 1, Compression::UNCOMPRESSED, false);
+        read(&file, &target, 2).unwrap();
+        let metadata = ParquetMetaDataReader::new()
+            .parse_and_finish(&Bytes::from(file.clone()))
+            .unwrap();
+        let tags = metadata.row_group(0).column(4);
+        assert_eq!(tags.column_path().string(), "tags.list.item");
+        // A page header starts with fields 1 (type: zigzag(DATA_PAGE) = 0) and 2, both i32
+        // (0x15); the pages after the first get zigzag(DATA_PAGE_V2) = 6.
+        let (start, len) = (
+            tags.data_page_offset() as usize,
+            tags.compressed_size() as usize,
+        );
+        let headers: Vec<usize> = (start..start + len - 2)
+            .filter(|&i| file[i..i + 3] == [0x15, 0x00, 0x15])
+            .collect();
+        assert!(headers.len() >= 2, "{headers:?}");
+        for &at in &headers[1..] {
+            file[at + 1] = 0x06;
+        }
+        let err = read(&file, &target, 2).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::DataIntegrity, "{err}");
     }
 
     /// A footer length of 2^31 or all ones, or a column chunk offset or size of 2^40 or -1, is
