@@ -466,18 +466,17 @@ async fn join_session(
     let info = session::open(&conn.client, &target, Some(&token.download_id), cx)
         .await
         .map_err(|e| match e.kind() {
-            ErrorKind::NotFound => Error::new(
-                e.kind(),
-                format!(
-                    "{NAME}: the split's download session {} of {} cannot be read (sessions \
-                     expire after about a day): plan again; {}",
+            ErrorKind::Cancelled => e,
+            _ if e.is_temporary() => e,
+            _ => e
+                .with_context("download_id", &token.download_id)
+                .with_note(format!(
+                    "the split reads download session {} of {}, which the tunnel no longer \
+                     serves (sessions expire about a day after they are opened): plan again, or \
+                     pass --restart to export a new snapshot",
                     token.download_id,
-                    describe(&target),
-                    e.message()
-                ),
-            )
-            .with_context("download_id", &token.download_id),
-            _ => e,
+                    describe(&target)
+                )),
         })?;
     check_session_schema(conn, &target, &info)?;
     if token.start.saturating_add(token.count) > info.record_count {

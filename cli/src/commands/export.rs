@@ -23,11 +23,12 @@ pub async fn run(job: ExportJob, cx: Context, renderer: Arc<Renderer>, out: Outp
     let result = execute(&job, journal.as_deref(), &cx).await;
     renderer.finish();
     let summary = result.map_err(|e| match &journal {
-        Some(path) if e.kind() != ErrorKind::Config && path.exists() => e.with_note(format!(
-            "what was written so far is kept beside the output, with its journal `{}`: run \
+        Some(path) if e.kind() != ErrorKind::Config && e.notes().is_empty() && path.exists() => e
+            .with_note(format!(
+                "what was written so far is kept beside the output, with its journal `{}`: run \
              the same command again to continue",
-            path.display()
-        )),
+                path.display()
+            )),
         _ => e,
     })?;
     if !out.quiet {

@@ -448,3 +448,246 @@ fn plans_are_documents_whose_splits_any_run_reads() {
     );
     assert!(!dir.path().join("c.ndjson").exists());
 }
+
+/// The VikingDB emulator: an export killed anywhere, from the task's creation to its last
+/// file, resumes into the same bytes with the same task; a second export task is never
+/// created (it would be billed again).
+mod vikingdb {
+    use std::path::Path;
+    use std::process::Command;
+
+    use arrowport_testkit::vikingdb::{EmulatorConfig, VikingDbEmulator};
+
+    use super::{assert_same_output, beside, export_through_kills, stderr};
+    use crate::arrowport;
+
+    fn emulator() -> (tokio::runtime::Runtime, VikingDbEmulator) {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let emu = rt
+            .block_on(VikingDbEmulator::start(EmulatorConfig {
+                rows: 24_000,
+                dim: 8,
+                rows_per_part: 2_000,
+                polls_to_done: 3,
+                ..EmulatorConfig::default()
+            }))
+            .unwrap();
+        (rt, emu)
+    }
+
+    fn export(emu: &VikingDbEmulator, dir: &Path, sink: &str, extra: &[&str]) -> Command {
+        let c = emu.config();
+        let url = format!(
+            "vikingdb://{}?endpoint={}&tos_endpoint={}&tos_path_style=true&tos_path={}/exports\
+             &poll_interval=1ms&max_poll_interval=2ms",
+            c.collection,
+            emu.api_endpoint(),
+            emu.tos_endpoint(),
+            c.bucket
+        );
+        let mut cmd = arrowport();
+        cmd.current_dir(dir)
+            .env("VOLC_ACCESSKEY", &c.access_key)
+            .env("VOLC_SECRETKEY", &c.secret_key)
+            .env_remove("VOLC_SESSION_TOKEN")
+            .args(["export", &url, sink, "-q"])
+            .args(extra);
+        cmd
+    }
+
+    fn tasks_created(emu: &VikingDbEmulator) -> usize {
+        emu.requests()
+            .iter()
+            .filter(|r| r.path == "/api/task/create")
+            .count()
+    }
+
+    #[test]
+    fn killed_exports_resume_with_the_same_task() {
+        let (_rt, emu) = emulator();
+        for (sink, extra) in [
+            ("out/", vec!["-o", "max_rows_per_file=1500"]),
+            ("out.ndjson", vec!["-o", "checkpoint_bytes=30000"]),
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            // The reference reuses the task the resumable run creates, so both read one
+            // snapshot (a new task of the emulator would hold the same rows anyway).
+            let before = tasks_created(&emu);
+            let output = dir.path().join(sink.trim_end_matches('/'));
+            let journal = beside(&output, ".journal");
+            let mut resumable = vec!["--resume"];
+            resumable.extend(&extra);
+            let killed = export_through_kills(
+                &|| export(&emu, dir.path(), sink, &resumable),
+                &journal,
+                &[0, 2, 6],
+            );
+            assert!(
+                killed >= 2,
+                "{sink}: only {killed} runs were killed mid-export"
+            );
+            assert_eq!(
+                tasks_created(&emu) - before,
+                1,
+                "{sink}: one export task in all"
+            );
+
+            let reference = dir
+                .path()
+                .join(format!("ref-{}", sink.trim_end_matches('/')));
+            let reference_sink = if sink.ends_with('/') {
+                format!("{}/", reference.display())
+            } else {
+                reference.display().to_string()
+            };
+            let out = export(
+                &emu,
+                dir.path(),
+                &reference_sink,
+                &extra_without_checkpoints(&extra),
+            )
+            .output()
+            .unwrap();
+            assert!(out.status.success(), "{}", stderr(&out));
+            if sink.ends_with('/') {
+                // The manifests name different tasks; every part file is the same.
+                for part in std::fs::read_dir(&reference).unwrap() {
+                    let part = part.unwrap().path();
+                    if part.extension().is_some_and(|e| e == "parquet") {
+                        let name = part.file_name().unwrap();
+                        assert_same_output(&part, &output.join(name));
+                    }
+                }
+            } else {
+                assert_same_output(&reference, &output);
+            }
+        }
+    }
+
+    fn extra_without_checkpoints<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+        match extra {
+            ["-o", c] if c.starts_with("checkpoint_bytes") => Vec::new(),
+            other => other.to_vec(),
+        }
+    }
+}
+
+/// The MaxCompute emulator: a killed export resumes with the download sessions it opened;
+/// once they expire, the re-run says so and keeps what was written.
+mod maxcompute {
+    use std::path::Path;
+    use std::process::Command;
+
+    use arrowport_testkit::maxcompute::{MaxComputeConfig, MaxComputeEmulator};
+
+    use super::{assert_same_output, beside, checkpoints, export_through_kills, kill_at, stderr};
+    use crate::arrowport;
+
+    fn emulator() -> (tokio::runtime::Runtime, MaxComputeEmulator) {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let emu = rt
+            .block_on(MaxComputeEmulator::start(MaxComputeConfig {
+                rows: 300,
+                narrow_rows: 60_000,
+                partition_rows: 50,
+                ..MaxComputeConfig::default()
+            }))
+            .unwrap();
+        (rt, emu)
+    }
+
+    fn export(emu: &MaxComputeEmulator, dir: &Path, sink: &str, extra: &[&str]) -> Command {
+        let c = emu.config();
+        let url = format!(
+            "maxcompute://{}/narrow?endpoint={}&split_rows=2000",
+            c.project,
+            emu.endpoint()
+        );
+        let mut cmd = arrowport();
+        cmd.current_dir(dir)
+            .env("ALIBABA_CLOUD_ACCESS_KEY_ID", &c.access_id)
+            .env("ALIBABA_CLOUD_ACCESS_KEY_SECRET", &c.secret_access_key)
+            .env_remove("ALIBABA_CLOUD_SECURITY_TOKEN")
+            .args(["export", &url, sink, "-q"])
+            .args(extra);
+        cmd
+    }
+
+    fn sessions_created(emu: &MaxComputeEmulator) -> usize {
+        emu.requests()
+            .iter()
+            .filter(|r| r.method == "POST" && r.query.contains("downloads"))
+            .count()
+    }
+
+    #[test]
+    fn killed_exports_resume_with_the_same_sessions() {
+        let (_rt, emu) = emulator();
+        let dir = tempfile::tempdir().unwrap();
+        let out = export(&emu, dir.path(), "ref/", &["-o", "max_rows_per_file=4000"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        for (sink, extra) in [
+            ("out/", vec!["--resume", "-o", "max_rows_per_file=4000"]),
+            ("out.csv", vec!["--resume", "-o", "checkpoint_bytes=100000"]),
+        ] {
+            let before = sessions_created(&emu);
+            let output = dir.path().join(sink.trim_end_matches('/'));
+            let killed = export_through_kills(
+                &|| export(&emu, dir.path(), sink, &extra),
+                &beside(&output, ".journal"),
+                &[0, 2, 7],
+            );
+            assert!(
+                killed >= 2,
+                "{sink}: only {killed} runs were killed mid-export"
+            );
+            assert_eq!(
+                sessions_created(&emu) - before,
+                1,
+                "{sink}: one session in all"
+            );
+        }
+        for part in std::fs::read_dir(dir.path().join("ref")).unwrap() {
+            let part = part.unwrap().path();
+            if part.extension().is_some_and(|e| e == "parquet") {
+                assert_same_output(
+                    &part,
+                    &dir.path().join("out").join(part.file_name().unwrap()),
+                );
+            }
+        }
+        let out = export(&emu, dir.path(), "ref.csv", &[]).output().unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert_same_output(&dir.path().join("ref.csv"), &dir.path().join("out.csv"));
+    }
+
+    #[test]
+    fn an_expired_session_is_a_clear_error_that_keeps_the_partial_output() {
+        let (_rt, emu) = emulator();
+        let dir = tempfile::tempdir().unwrap();
+        let journal = dir.path().join("out.journal");
+        let extra = ["--resume", "-o", "max_rows_per_file=4000"];
+        let child = export(&emu, dir.path(), "out/", &extra).spawn().unwrap();
+        assert!(kill_at(child, &journal, 2), "killed mid-export");
+        let kept = std::fs::read(&journal).unwrap();
+        emu.faults().expire_sessions();
+        let out = export(&emu, dir.path(), "out/", &extra).output().unwrap();
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(err.contains("expired"), "{err}");
+        assert!(err.contains("note:") && err.contains("--restart"), "{err}");
+        assert!(checkpoints(&journal) >= 2);
+        assert!(std::fs::read(&journal).unwrap().starts_with(&kept));
+        assert!(dir.path().join("out.partial").is_dir());
+    }
+}
