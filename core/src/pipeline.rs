@@ -206,7 +206,15 @@ pub async fn export_planned(
         },
     );
     let journal = planned.journal.as_ref().map(|(j, _)| *j);
-    let batches = split_ends(pieces, skip, done_rows - skip, journal);
+    let known = recovered
+        .as_ref()
+        .map(|r| r.split_ends.clone())
+        .unwrap_or_default();
+    let ends = SplitEnds {
+        journal: journal.cloned(),
+        known,
+    };
+    let batches = split_ends(pieces, skip, done_rows - skip, ends);
     let counter = Arc::new(AtomicU64::new(0));
     let expect = Expect::Rows(expected.map(|e| e.saturating_sub(done_rows)));
     let checked = Checker::new(schema.clone(), scan.limit, expect, cx, counter.clone())
@@ -231,16 +239,43 @@ pub async fn export_planned(
     Ok(finish(write, &counter, started, cx))
 }
 
+/// Where splits end in the input: journaled as they are read, and checked against what an
+/// interrupted run journaled (a resumed run reads again some splits it had read to the end).
+struct SplitEnds {
+    journal: Option<Journal>,
+    /// The ends the interrupted run journaled, by reading position.
+    known: Vec<u64>,
+}
+
+impl SplitEnds {
+    fn record(&self, position: usize, rows: u64) -> Result<()> {
+        match self.known.get(position) {
+            Some(&known) if known == rows => Ok(()),
+            Some(&known) => Err(Error::new(
+                ErrorKind::DataIntegrity,
+                format!(
+                    "split {position} now ends after {rows} rows, but the interrupted run read it \
+                     to its end after {known}: the source no longer holds the same rows; pass \
+                     --restart to export it again"
+                ),
+            )),
+            None => match &self.journal {
+                Some(journal) => journal.split_end(position, rows),
+                None => Ok(()),
+            },
+        }
+    }
+}
+
 /// The batches of `pieces`, the first `skip` rows dropped (already durable), with every
-/// split's end journaled at the input row it ends on (`start` is where the first split
+/// split's end recorded at the input row it ends on (`start` is where the first split
 /// read begins).
 fn split_ends(
     pieces: futures::stream::BoxStream<'static, Result<Piece>>,
     skip: u64,
     start: u64,
-    journal: Option<&Journal>,
+    journal: SplitEnds,
 ) -> impl futures::Stream<Item = Result<RecordBatch>> + Send + 'static + use<> {
-    let journal = journal.cloned();
     futures::stream::unfold(
         (pieces, skip, start, journal),
         |(mut pieces, mut skip, mut rows, journal)| async move {
@@ -258,14 +293,10 @@ fn split_ends(
                         skip = 0;
                         Ok(batch)
                     }
-                    Ok(Piece::End(position)) => {
-                        if let Some(j) = &journal {
-                            if let Err(e) = j.split_end(position, rows) {
-                                return Some((Err(e), (pieces, skip, rows, journal)));
-                            }
-                        }
-                        continue;
-                    }
+                    Ok(Piece::End(position)) => match journal.record(position, rows) {
+                        Ok(()) => continue,
+                        Err(e) => Err(e),
+                    },
                     Err(e) => Err(e),
                 };
                 return Some((item, (pieces, skip, rows, journal)));

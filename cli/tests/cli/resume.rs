@@ -479,23 +479,33 @@ mod vikingdb {
         (rt, emu)
     }
 
-    fn export(emu: &VikingDbEmulator, dir: &Path, sink: &str, extra: &[&str]) -> Command {
+    fn url(emu: &VikingDbEmulator) -> String {
         let c = emu.config();
-        let url = format!(
+        format!(
             "vikingdb://{}?endpoint={}&tos_endpoint={}&tos_path_style=true&tos_path={}/exports\
              &poll_interval=1ms&max_poll_interval=2ms",
             c.collection,
             emu.api_endpoint(),
             emu.tos_endpoint(),
             c.bucket
-        );
+        )
+    }
+
+    /// `arrowport <args>` with the emulator's credentials.
+    fn command(emu: &VikingDbEmulator, dir: &Path, args: &[&str]) -> Command {
+        let c = emu.config();
         let mut cmd = arrowport();
         cmd.current_dir(dir)
             .env("VOLC_ACCESSKEY", &c.access_key)
             .env("VOLC_SECRETKEY", &c.secret_key)
             .env_remove("VOLC_SESSION_TOKEN")
-            .args(["export", &url, sink, "-q"])
-            .args(extra);
+            .args(args);
+        cmd
+    }
+
+    fn export(emu: &VikingDbEmulator, dir: &Path, sink: &str, extra: &[&str]) -> Command {
+        let mut cmd = command(emu, dir, &["export", &url(emu), sink, "-q"]);
+        cmd.args(extra);
         cmd
     }
 
@@ -565,6 +575,58 @@ mod vikingdb {
             } else {
                 assert_same_output(&reference, &output);
             }
+        }
+    }
+
+    /// The secret key never appears in a plan, a journal, a partial output, or anything the
+    /// CLI prints, even verbosely and on failure.
+    #[test]
+    fn secrets_stay_out_of_plans_journals_and_messages() {
+        let (_rt, emu) = emulator();
+        let secret = emu.config().secret_key.clone();
+        let dir = tempfile::tempdir().unwrap();
+        let mut printed = Vec::new();
+        let url = url(&emu);
+        let out = command(
+            &emu,
+            dir.path(),
+            &["plan", &url, "--json", "--create-task", "-v"],
+        )
+        .output()
+        .unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        printed.extend([out.stdout, out.stderr]);
+        let journal = dir.path().join("out.ndjson.journal");
+        let resumable = ["export", &url, "out.ndjson", "--resume", "-v"];
+        let child = command(&emu, dir.path(), &resumable)
+            .args(["-o", "checkpoint_bytes=20000", "--progress", "json"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        super::kill_at(child, &journal, 2);
+        let out = command(&emu, dir.path(), &resumable)
+            .args(["-o", "checkpoint_bytes=20000", "--progress", "json"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        printed.extend([out.stdout, out.stderr]);
+        // A failure's messages too: the task's files are gone.
+        let out = command(&emu, dir.path(), &["export", &url, "again.ndjson", "-v"])
+            .args(["-o", "task_id=no-such-task"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+        printed.extend([out.stdout, out.stderr]);
+        for entry in std::fs::read_dir(dir.path()).unwrap() {
+            printed.push(std::fs::read(entry.unwrap().path()).unwrap_or_default());
+        }
+        for text in &printed {
+            assert!(
+                !String::from_utf8_lossy(text).contains(&secret),
+                "a secret leaked: {}",
+                String::from_utf8_lossy(text)
+            );
         }
     }
 
