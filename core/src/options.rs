@@ -549,3 +549,130 @@ mod tests {
         assert!(shown.contains("MY_AK"));
     }
 }
+
+/// Property tests: assignments, queries and option maps of arbitrary text parse or fail with a
+/// configuration error, and what parses comes back the same. `PROPTEST_CASES` scales them (see
+/// `tests/FUZZING.md`).
+#[cfg(test)]
+pub(crate) mod fuzz {
+    use proptest::collection::btree_map;
+    use proptest::prelude::*;
+    use proptest::test_runner::RngSeed;
+    use serde::Deserialize;
+
+    use super::*;
+    use crate::ErrorKind;
+
+    /// proptest's defaults (`PROPTEST_CASES`, 256 by default), with a fixed seed unless
+    /// `PROPTEST_RNG_SEED` picks one, so that a test run is repeatable.
+    pub(crate) fn config() -> ProptestConfig {
+        let mut config = ProptestConfig {
+            failure_persistence: None,
+            ..ProptestConfig::default()
+        };
+        if config.rng_seed == RngSeed::Random {
+            config.rng_seed = RngSeed::Fixed(0x0a77_09a7);
+        }
+        config
+    }
+
+    /// Every kind of value the deserializer parses.
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Everything {
+        small: Option<u8>,
+        count: Option<u64>,
+        offset: Option<i32>,
+        ratio: Option<f64>,
+        flag: Option<bool>,
+        name: Option<String>,
+        list: Option<Vec<u16>>,
+        mode: Option<Mode>,
+        #[serde(default)]
+        names: Vec<String>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(rename_all = "snake_case")]
+    enum Mode {
+        Narrow,
+        AllTypes,
+    }
+
+    const KEYS: &str = "(small|count|offset|ratio|flag|name|list|mode|names|nmae|[a-z_]{0,6})";
+    const VALUES: &str =
+        "(-?[0-9]{0,25}(\\.[0-9]*)?|true|off|yes|narrow|all_types|[0-9, ]{0,12}|\\PC{0,8})";
+
+    proptest! {
+        #![proptest_config(config())]
+
+        #[test]
+        fn assignments_parse_or_fail_cleanly(text in prop_oneof!["\\PC{0,8}=?\\PC{0,8}", any::<String>()]) {
+            match OptionMap::parse_assignment(&text) {
+                Ok((k, v)) => {
+                    prop_assert!(!k.is_empty() && k == k.trim());
+                    prop_assert_eq!(OptionMap::parse_assignment(&format!("{k}={v}")).unwrap(), (k, v));
+                }
+                Err(e) => prop_assert_eq!(e.kind(), ErrorKind::Config),
+            }
+        }
+
+        /// A map written as a query string reads back the same.
+        #[test]
+        fn queries_round_trip(map in btree_map("\\PC{1,8}", any::<String>(), 0..5)) {
+            let query: String = url::form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(&map)
+                .finish();
+            let url = url::Url::parse(&format!("datagen://host/?{query}")).unwrap();
+            let parsed = OptionMap::from_query(&url).unwrap();
+            prop_assert_eq!(parsed, map.into_iter().collect::<OptionMap>());
+        }
+
+        #[test]
+        fn queries_parse_or_fail_cleanly(query in "[a-z=&%0-9A-F+;#?]{0,40}") {
+            if let Ok(url) = url::Url::parse(&format!("datagen://host/?{query}"))
+                && let Err(e) = OptionMap::from_query(&url)
+            {
+                prop_assert_eq!(e.kind(), ErrorKind::Config);
+            }
+        }
+
+        #[test]
+        fn maps_deserialize_or_fail_cleanly(
+            map in btree_map(KEYS, prop_oneof![VALUES, any::<String>()], 0..6),
+        ) {
+            let map: OptionMap = map.into_iter().collect();
+            if let Err(e) = map.deserialize::<Everything>("fuzz") {
+                prop_assert_eq!(e.kind(), ErrorKind::Config);
+                prop_assert!(e.message().starts_with("fuzz: "), "{}", e);
+            }
+        }
+    }
+
+    /// Numbers past their type, and long lists, are errors or values, never a panic.
+    #[test]
+    fn huge_numbers_are_errors() {
+        for (key, value) in [
+            ("small", "256"),
+            ("count", "18446744073709551616"),
+            ("offset", "2147483648"),
+            ("offset", "-9223372036854775809"),
+            ("list", "1,2,65536"),
+        ] {
+            let map: OptionMap = [(key.to_string(), value.to_string())].into_iter().collect();
+            let err = map.deserialize::<Everything>("fuzz").unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Config, "{key}={value}");
+        }
+        let long = vec!["7"; 100_000].join(",");
+        let map: OptionMap = [("list".to_string(), long)].into_iter().collect();
+        assert_eq!(
+            map.deserialize::<Everything>("fuzz")
+                .unwrap()
+                .list
+                .unwrap()
+                .len(),
+            100_000
+        );
+    }
+}

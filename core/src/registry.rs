@@ -365,3 +365,87 @@ mod tests {
         assert!(e.message().contains("malformed URL"), "{e}");
     }
 }
+
+/// Property tests: source URLs and sink arguments of arbitrary text resolve or fail with a
+/// configuration error. `PROPTEST_CASES` scales them (see `tests/FUZZING.md`).
+#[cfg(test)]
+mod fuzz {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::ErrorKind;
+    use crate::options::fuzz::config;
+
+    fn no_sink(_: SinkSpec) -> Result<Box<dyn Sink>> {
+        Err(Error::config("not built in these tests"))
+    }
+
+    crate::register_sink!(SinkPlugin {
+        name: "fuzzfile",
+        description: "a file format for the property tests",
+        docs: "",
+        extensions: &["fz", "fzz"],
+        schemes: &[],
+        default_for: &[DefaultFor::Stdout, DefaultFor::Directory],
+        options: || &[],
+        build: no_sink,
+    });
+
+    crate::register_sink!(SinkPlugin {
+        name: "fuzzdb",
+        description: "a remote table for the property tests",
+        docs: "",
+        extensions: &[],
+        schemes: &["fuzzdb"],
+        default_for: &[],
+        options: || &[],
+        build: no_sink,
+    });
+
+    /// Text made mostly of what URLs and paths give a meaning to.
+    const TEXT: &str = "((file|fuzzdb|datagen|x)://)?[a-z0-9./:?&=%#@ \\\\-]{0,30}";
+
+    proptest! {
+        #![proptest_config(config())]
+
+        #[test]
+        fn source_urls_parse_or_fail_cleanly(text in prop_oneof![TEXT, any::<String>()]) {
+            match SourceSpec::parse(&text) {
+                // A path names the file source; schemes parse to lowercase, after leading
+                // controls and spaces.
+                Ok(spec) if spec.scheme == "file" => {}
+                Ok(spec) => {
+                    let scheme = format!("{}:", spec.scheme);
+                    let text = text.trim_start_matches(|c: char| c <= ' ');
+                    prop_assert!(text.to_ascii_lowercase().starts_with(&scheme), "{:?}", text);
+                }
+                Err(e) => prop_assert_eq!(e.kind(), ErrorKind::Config),
+            }
+        }
+
+        #[test]
+        fn sinks_resolve_or_fail_cleanly(
+            text in prop_oneof![TEXT, any::<String>()],
+            format in proptest::option::of(prop_oneof![Just("fuzzfile"), Just("fuzzdb"), Just("csv")]),
+        ) {
+            match resolve_sink(&text, format) {
+                Ok((plugin, SinkTarget::Url { scheme, .. })) => {
+                    prop_assert!(plugin.schemes.contains(&scheme.as_str()));
+                }
+                Ok((plugin, _)) => prop_assert!(!plugin.extensions.is_empty()),
+                Err(e) => prop_assert_eq!(e.kind(), ErrorKind::Config),
+            }
+        }
+    }
+
+    #[test]
+    fn file_urls_resolve_once() {
+        let (plugin, target) = resolve_sink("file://file://out.fz", None).unwrap();
+        assert_eq!(plugin.name, "fuzzfile");
+        assert_eq!(target, SinkTarget::File("out.fz".into()));
+        assert_eq!(
+            resolve_sink("file://", None).unwrap_err().kind(),
+            ErrorKind::Config
+        );
+    }
+}
