@@ -719,9 +719,12 @@ mod fuzz {
 
         #[test]
         fn specs_parse_or_fail_cleanly(text in prop_oneof![TEXT, any::<String>()]) {
-            if let Ok(spec) = PartitionSpec::parse(&text) {
-                prop_assert_eq!(&PartitionSpec::parse(&spec.to_tunnel_string()).unwrap(), &spec);
-                prop_assert_eq!(&PartitionSpec::parse(&spec.to_meta_string()).unwrap(), &spec);
+            match PartitionSpec::parse(&text) {
+                Ok(spec) => {
+                    prop_assert_eq!(&PartitionSpec::parse(&spec.to_tunnel_string()).unwrap(), &spec);
+                    prop_assert_eq!(&PartitionSpec::parse(&spec.to_meta_string()).unwrap(), &spec);
+                }
+                Err(e) => prop_assert_eq!(e.kind(), arrowport_core::ErrorKind::Config),
             }
         }
 
@@ -749,7 +752,11 @@ mod fuzz {
             partition in "pt=[a-c]{1,2},dt=[0-9]{1,2}",
         ) {
             let spec = PartitionSpec::parse(&partition).unwrap();
-            if let Ok(filter) = PartitionFilter::parse(&text, &["pt", "dt"]) {
+            let filter = PartitionFilter::parse(&text, &["pt", "dt"]);
+            if let Err(e) = &filter {
+                prop_assert_eq!(e.kind(), arrowport_core::ErrorKind::Config);
+            }
+            if let Ok(filter) = filter {
                 if filter.matches(&spec)
                     && let Some(prefix) = filter.prefix()
                 {
