@@ -131,15 +131,16 @@ pub struct Recovered {
     pub header: Header,
     /// The input rows at the end of each split read to its end, in reading order.
     pub split_ends: Vec<u64>,
-    /// The last durable point, if the sink reached one.
-    pub checkpoint: Option<Checkpoint>,
+    /// Every durable point the sink journaled, in order; the last is where it resumes. A
+    /// sink may journal its state in pieces (parquet: one row group's metadata a point).
+    pub checkpoints: Vec<Checkpoint>,
 }
 
 impl Recovered {
     /// Where reading resumes: the position (in reading order) of the first split not read
     /// to the end within the checkpoint, and how many of its rows are already durable.
     pub fn resume_position(&self) -> (usize, u64) {
-        let rows = self.checkpoint.as_ref().map_or(0, |c| c.rows);
+        let rows = self.checkpoints.last().map_or(0, |c| c.rows);
         let done = self
             .split_ends
             .iter()
@@ -305,7 +306,7 @@ fn parse(bytes: &[u8]) -> Result<(Option<Recovered>, usize)> {
                 recovered = Some(Recovered {
                     header: *header,
                     split_ends: Vec::new(),
-                    checkpoint: None,
+                    checkpoints: Vec::new(),
                 });
             }
             (Line::Header(_), Some(_)) => {
@@ -323,7 +324,7 @@ fn parse(bytes: &[u8]) -> Result<(Option<Recovered>, usize)> {
                 r.split_ends.push(rows);
             }
             (Line::Checkpoint { rows, state }, Some(r)) => {
-                if r.checkpoint.as_ref().is_some_and(|c| c.rows > rows) {
+                if r.checkpoints.last().is_some_and(|c| c.rows > rows) {
                     return Err(corrupt(number, "a checkpoint goes backwards".into()));
                 }
                 if rows > r.split_ends.last().copied().unwrap_or(0)
@@ -331,7 +332,7 @@ fn parse(bytes: &[u8]) -> Result<(Option<Recovered>, usize)> {
                 {
                     return Err(corrupt(number, "a checkpoint beyond the last split".into()));
                 }
-                r.checkpoint = Some(Checkpoint { rows, state });
+                r.checkpoints.push(Checkpoint { rows, state });
             }
         }
         kept += end + 1;
@@ -401,7 +402,7 @@ mod tests {
         let recovered = recovered.unwrap();
         assert_eq!(recovered.header, header());
         assert_eq!(recovered.split_ends, [10]);
-        assert_eq!(recovered.checkpoint.as_ref().unwrap().rows, 15);
+        assert_eq!(recovered.checkpoints.last().unwrap().rows, 15);
         assert_eq!(recovered.resume_position(), (1, 5));
         journal.split_end(1, 20).unwrap();
         drop(journal);

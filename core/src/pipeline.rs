@@ -164,7 +164,7 @@ pub async fn export_planned(
         .map_or((0, 0), Recovered::resume_position);
     let done_rows = recovered
         .as_ref()
-        .and_then(|r| r.checkpoint.as_ref())
+        .and_then(|r| r.checkpoints.last())
         .map_or(0, |c| c.rows);
     if let Some(r) = &recovered {
         for (key, value) in &r.header.info {
@@ -226,8 +226,8 @@ pub async fn export_planned(
         w = async {
             match journal {
                 Some(j) => {
-                    let from = recovered.and_then(|r| r.checkpoint);
-                    sink.write_resumable(checked, from, j, cx).await
+                    let from = recovered.map(|r| r.checkpoints).unwrap_or_default();
+                    sink.write_resumable(checked, &from, j, cx).await
                 }
                 None => sink.write_all(checked, cx).await,
             }

@@ -21,8 +21,21 @@ pub struct SourceSpec {
 }
 
 impl SourceSpec {
-    /// Parses `scheme://location?k=v&…`. The query becomes the option map.
+    /// Parses `scheme://location?k=v&…`. The query becomes the option map. `file://path?…`
+    /// and a plain path or glob without `://` (`data/`, `logs/*.ndjson`) name the `file`
+    /// source with the path as written: URL parsing would drop a leading `/` and take a
+    /// glob's `?` for a query.
     pub fn parse(text: &str) -> Result<Self> {
+        if !text.contains("://") {
+            return Ok(SourceSpec::new("file", text, OptionMap::new()));
+        }
+        if let Some(rest) = text.strip_prefix("file://") {
+            let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+            let mut url = Url::parse("file:///").expect("a valid URL");
+            url.set_query(Some(query).filter(|q| !q.is_empty()));
+            let options = OptionMap::from_query(&url)?;
+            return Ok(SourceSpec::new("file", percent_decode(path), options));
+        }
         let url = parse_url(text)?;
         let options = OptionMap::from_query(&url)?;
         Ok(SourceSpec {
@@ -42,17 +55,6 @@ impl SourceSpec {
 }
 
 fn parse_url(text: &str) -> Result<Url> {
-    if !text.contains("://") {
-        return Err(Error::config(format!(
-            "`{text}` is not a source URL: expected scheme://location?options, for example \
-             `datagen://?rows=1000` (known schemes: {})",
-            source_plugins()
-                .iter()
-                .map(|p| p.name)
-                .collect::<Vec<_>>()
-                .join(", ")
-        )));
-    }
     Url::parse(text)
         .map_err(|e| Error::config(format!("malformed URL `{text}`: {e}")).with_source(e))
 }
@@ -359,8 +361,21 @@ mod tests {
         let s = SourceSpec::parse("datagen://?rows=3").unwrap();
         assert_eq!(s.location, "");
         assert_eq!(s.options.get("rows"), Some("3"));
-        let e = SourceSpec::parse("datagen").unwrap_err();
-        assert!(e.message().contains("not a source URL"), "{e}");
+        let s = SourceSpec::parse("logs/*.ndjson").unwrap();
+        assert_eq!(
+            (s.scheme.as_str(), s.location.as_str()),
+            ("file", "logs/*.ndjson")
+        );
+        let s = SourceSpec::parse("file:///data/a%20b.parquet?format=parquet").unwrap();
+        assert_eq!(
+            (s.scheme.as_str(), s.location.as_str()),
+            ("file", "/data/a b.parquet")
+        );
+        assert_eq!(s.options.get("format"), Some("parquet"));
+        assert_eq!(
+            SourceSpec::parse("file://rel/dir").unwrap().location,
+            "rel/dir"
+        );
         let e = SourceSpec::parse("vikingdb://a b").unwrap_err();
         assert!(e.message().contains("malformed URL"), "{e}");
     }

@@ -144,12 +144,12 @@ pub trait Sink: Send + Sync + Debug {
 
     /// Like [`Self::write_all`], but resumable: durable points are recorded in `checkpoints`,
     /// and on error, cancellation or drop the partial output is kept for a later run, which
-    /// passes the last checkpoint as `from` (the partial output is cut back to it, and
-    /// `input` starts at its row). Commits atomically when the input ends.
+    /// passes every checkpoint recorded as `from` (the partial output is cut back to the last
+    /// one, and `input` starts at its row). Commits atomically when the input ends.
     async fn write_resumable(
         &self,
         input: SendableRecordBatchStream,
-        from: Option<Checkpoint>,
+        from: &[Checkpoint],
         checkpoints: &dyn Checkpoints,
         cx: &Context,
     ) -> Result<WriteSummary> {

@@ -72,6 +72,9 @@ pub(crate) struct WriterOptions {
     pub delimiter: u8,
     pub header: bool,
     pub checkpoint_bytes: u64,
+    /// Set by resumable writes: parquet syncs each row group and reports it as a durable
+    /// point (see `FormatWriter::durable`).
+    pub durable_points: bool,
 }
 
 /// Directory layout settings after defaults and validation.
@@ -210,6 +213,7 @@ impl Config {
                 delimiter,
                 header: self.header.unwrap_or(true),
                 checkpoint_bytes: self.checkpoint_bytes.unwrap_or(DEFAULT_CHECKPOINT_BYTES),
+                durable_points: false,
             },
             layout: LayoutOptions {
                 max_rows_per_file: self.max_rows_per_file,

@@ -132,13 +132,13 @@ impl Sink for FileSink {
     async fn write_resumable(
         &self,
         input: SendableRecordBatchStream,
-        from: Option<Checkpoint>,
+        from: &[Checkpoint],
         checkpoints: &dyn Checkpoints,
         cx: &Context,
     ) -> Result<WriteSummary> {
         let schema = input.schema();
         self.check_schema(&schema)?;
-        if from.is_none() {
+        if from.is_empty() {
             for warning in self.format.warnings(&schema) {
                 cx.warn(warning);
             }
@@ -149,9 +149,9 @@ impl Sink for FileSink {
                     return Err(Error::new(
                         ErrorKind::Unsupported,
                         format!(
-                            "--resume cannot continue a single {} file yet; write a directory of \
-                             parts instead (end the output with /), whose finished parts a \
-                             resumed run keeps",
+                            "--resume cannot continue a single {} file yet (its footer lists \
+                             every batch); write .arrows, the Arrow stream, or a directory of \
+                             parts (end the output with /) instead",
                             self.format.name()
                         ),
                     ));
@@ -171,7 +171,10 @@ impl Sink for FileSink {
                 .await
             }
             SinkTarget::Directory(path) => {
-                let resumable = directory::Resumable { from, checkpoints };
+                let resumable = directory::Resumable {
+                    from: from.last().cloned(),
+                    checkpoints,
+                };
                 let settings = &self.settings;
                 let (format, overwrite) = (self.format, self.overwrite);
                 directory::write(

@@ -233,7 +233,7 @@ impl DatagenSource {
 /// dropping it aborts the running wave's tasks.
 fn generate(
     generator: Arc<Generator>,
-    splits: Vec<Range<u64>>,
+    splits: impl IntoIterator<Item = Range<u64>, IntoIter: Send + 'static>,
     batch_size: usize,
     parallelism: usize,
 ) -> BoxStream<'static, Result<arrowport_core::arrow::record_batch::RecordBatch>> {
@@ -310,7 +310,7 @@ impl ExportSource for DatagenSource {
         let schema = generator.schema();
         let stream = generate(
             Arc::new(generator),
-            vec![split.start..split.end],
+            std::iter::once(split.start..split.end),
             split.batch_size,
             cx.parallelism(),
         );

@@ -46,8 +46,13 @@ pub struct MaxComputeSource {
     connected: OnceCell<Arc<Connected>>,
     /// Sessions joined by split tokens, by download id and columns: the splits of one
     /// session share one status request.
-    joined: Mutex<HashMap<(String, Option<Vec<String>>), Arc<OnceCell<Arc<SessionRead>>>>>,
+    joined: Mutex<HashMap<JoinKey, Joined>>,
 }
+
+/// A download id and the columns read from it.
+type JoinKey = (String, Option<Vec<String>>);
+/// A session joined once for every split that reads it.
+type Joined = Arc<OnceCell<Arc<SessionRead>>>;
 
 /// A split's token: the session it reads (a snapshot that lives about a day), its rows,
 /// and how they are delivered.

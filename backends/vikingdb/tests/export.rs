@@ -12,6 +12,7 @@ use arrowport_testkit::collect::{Collect, recording_context as cx, urlencode};
 use arrowport_testkit::vikingdb::{EmulatorConfig, JsonLayout, Service, VikingDbEmulator};
 use arrowport_vikingdb::sign::Credentials;
 use arrowport_vikingdb::{Config, VikingDbSource};
+use futures::StreamExt;
 
 fn small() -> EmulatorConfig {
     EmulatorConfig {
@@ -240,7 +241,7 @@ async fn attaching_to_a_task_does_not_create_another() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn schema_and_plan_never_create_a_task() {
+async fn schema_never_creates_a_task_and_a_plan_creates_one_whose_files_are_its_splits() {
     let emu = VikingDbEmulator::start(small()).await.unwrap();
     let src = source(&emu, &[]);
     let (cx, _) = cx();
@@ -253,13 +254,27 @@ async fn schema_and_plan_never_create_a_task() {
             .to_string(),
         "FixedSizeList(16 x Float32)"
     );
-    assert_eq!(src.plan(&Scan::new(), &cx).await.unwrap().len(), 1);
     let _stream = src.open(&Scan::new(), &cx).await.unwrap();
     assert_eq!(
         task_creates(&emu),
         0,
         "the task is created on the first poll only"
     );
+    assert!(src.capabilities().billed_plan, "planning creates a task");
+    let splits = src.plan(&Scan::new(), &cx).await.unwrap();
+    assert_eq!(task_creates(&emu), 1);
+    assert!(splits.len() > 1, "one split per file: {splits:?}");
+    // Every split reads its file alone, from its token, without another task.
+    let mut rows = 0;
+    for split in &splits {
+        let mut stream = src.open_split(&split.token, &cx).await.unwrap();
+        while let Some(batch) = stream.next().await {
+            rows += batch.unwrap().num_rows();
+        }
+    }
+    let expected: usize = emu.collection_batches().iter().map(|b| b.num_rows()).sum();
+    assert_eq!(rows, expected);
+    assert_eq!(task_creates(&emu), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -308,21 +308,22 @@ impl EncodedFile {
         })
     }
 
-    /// Continues a file at a durable point an earlier writer reached: `out` holds the
-    /// bytes before it and counts from there.
+    /// Continues a file at the last of the durable points an earlier writer reached: `out`
+    /// holds the bytes before it and counts from there.
     pub(crate) fn resume(
         out: HashingWriter<OutputFile>,
         format: Format,
         schema: &SchemaRef,
         options: &WriterOptions,
-        point: &DurablePoint,
+        points: &[DurablePoint],
     ) -> Result<Self> {
         let bytes = out.counter();
-        let writer = format::resume(format, schema, options, out, &point.state)?;
+        let writer = format::resume(format, schema, options, out, points)?;
+        let rows = points.last().map_or(0, |p| p.rows);
         Ok(EncodedFile {
             writer,
             bytes,
-            rows: point.rows,
+            rows,
         })
     }
 
@@ -347,8 +348,9 @@ impl EncodedFile {
         }))
     }
 
-    /// The latest durable point the format reached on its own (parquet's row groups).
-    pub(crate) fn durable(&mut self) -> Result<Option<DurablePoint>> {
+    /// The durable points the format reached on its own since the last call (parquet's row
+    /// groups).
+    pub(crate) fn durable(&mut self) -> Result<Vec<DurablePoint>> {
         self.writer.durable()
     }
 
@@ -491,27 +493,33 @@ pub(crate) async fn write_resumable(
     target: &Path,
     overwrite: bool,
     mut input: SendableRecordBatchStream,
-    from: Option<Checkpoint>,
+    from: &[Checkpoint],
     checkpoints: &dyn Checkpoints,
     cx: &Context,
 ) -> Result<WriteSummary> {
     let partial = partial_path(target);
-    if let Some(done) = from.as_ref().and_then(|c| completed(&c.state)) {
+    let options = &WriterOptions {
+        durable_points: true,
+        ..options.clone()
+    };
+    if let Some(done) = from.last().and_then(|c| completed(&c.state)) {
         return finish_commit(target, &partial, overwrite, done);
     }
     let schema = input.schema();
     let open_err = |e| Error::io(format!("cannot open `{}`", partial.display()), e);
-    let (guard, mut out) = match &from {
+    let (guard, mut out) = match from.last() {
         Some(checkpoint) => {
-            let point = point_of(&checkpoint.state)?;
-            let (guard, file) = PartialFile::reopen(partial.clone(), point.offset)?;
-            let file = OutputFile::direct_at(&partial, file, FILE_BUFFER, point.offset)
-                .map_err(open_err)?;
-            let out = HashingWriter::counting_from(file, point.offset);
-            (
-                guard,
-                EncodedFile::resume(out, format, &schema, options, &point)?,
-            )
+            let points = from
+                .iter()
+                .map(|c| point_of(&c.state))
+                .collect::<Result<Vec<_>>>()?;
+            let offset = point_of(&checkpoint.state)?.offset;
+            let (guard, file) = PartialFile::reopen(partial.clone(), offset)?;
+            let file =
+                OutputFile::direct_at(&partial, file, FILE_BUFFER, offset).map_err(open_err)?;
+            let out = HashingWriter::counting_from(file, offset);
+            let out = EncodedFile::resume(out, format, &schema, options, &points)?;
+            (guard, out)
         }
         None => {
             let (guard, file) = PartialFile::create(partial.clone())?;
@@ -526,12 +534,11 @@ pub(crate) async fn write_resumable(
         let batch = batch?;
         cx.check_cancelled()?;
         out.write(&batch)?;
-        let point = match out.durable()? {
-            Some(point) => Some(point),
-            None if out.bytes() - last >= options.checkpoint_bytes => out.pause(&partial)?,
-            None => None,
-        };
-        if let Some(point) = point {
+        let mut points = out.durable()?;
+        if points.is_empty() && out.bytes() - last >= options.checkpoint_bytes {
+            points.extend(out.pause(&partial)?);
+        }
+        for point in points {
             last = point.offset;
             checkpoints.record(Checkpoint {
                 rows: point.rows,

@@ -14,7 +14,7 @@ use arrowport_core::arrow::ipc::writer::{
 };
 use arrowport_core::arrow::record_batch::RecordBatch;
 
-use super::FormatWriter;
+use super::{FormatWriter, Skip};
 
 fn options() -> IpcWriteOptions {
     IpcWriteOptions::default().with_dictionary_handling(DictionaryHandling::Delta)
@@ -79,27 +79,6 @@ impl<W: Write + Send> FormatWriter<W> for IpcStream<W> {
     }
 }
 
-/// Passes writes through after dropping the first `skip` bytes.
-struct Skip<W> {
-    inner: W,
-    skip: usize,
-}
-
-impl<W: Write> Write for Skip<W> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        if self.skip >= buf.len() {
-            self.skip -= buf.len();
-            return Ok(buf.len());
-        }
-        let dropped = std::mem::take(&mut self.skip);
-        Ok(dropped + self.inner.write(&buf[dropped..])?)
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.inner.flush()
-    }
-}
-
 fn has_dictionaries(schema: &SchemaRef) -> bool {
     schema
         .flattened_fields()
@@ -110,7 +89,7 @@ fn has_dictionaries(schema: &SchemaRef) -> bool {
 fn stream_writer<W: Write + Send + 'static>(
     schema: &SchemaRef,
     out: W,
-    skip: usize,
+    skip: u64,
 ) -> Result<Box<dyn FormatWriter<W>>> {
     let out = Skip { inner: out, skip };
     Ok(Box::new(IpcStream {
@@ -145,7 +124,7 @@ pub(crate) fn resume_stream<W: Write + Send + 'static>(
 ) -> Result<Box<dyn FormatWriter<W>>> {
     let mut header = Vec::new();
     StreamWriter::try_new_with_options(&mut header, schema, options())?;
-    stream_writer(schema, out, header.len())
+    stream_writer(schema, out, header.len() as u64)
 }
 
 #[cfg(test)]

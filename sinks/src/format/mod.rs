@@ -19,6 +19,8 @@ mod ipc;
 mod json;
 #[cfg(feature = "parquet")]
 mod parquet;
+#[cfg(feature = "parquet")]
+mod row_groups;
 #[cfg(any(feature = "csv", feature = "json"))]
 mod text;
 
@@ -55,7 +57,7 @@ impl Format {
 
     /// Whether a single file of this format can be continued after an interruption.
     pub(crate) fn resumable(self) -> bool {
-        !matches!(self, Format::ArrowFile | Format::Parquet)
+        !matches!(self, Format::ArrowFile)
     }
 
     /// The extension of part files in a directory output.
@@ -126,6 +128,34 @@ impl Output for Vec<u8> {
     }
 }
 
+/// Passes writes through after dropping the first `skip` bytes: the bytes a writer
+/// continuing a file would write again, which the file already holds.
+pub(crate) struct Skip<W> {
+    pub inner: W,
+    pub skip: u64,
+}
+
+impl<W: Write> Write for Skip<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if self.skip >= buf.len() as u64 {
+            self.skip -= buf.len() as u64;
+            return Ok(buf.len());
+        }
+        let dropped = std::mem::take(&mut self.skip) as usize;
+        Ok(dropped + self.inner.write(&buf[dropped..])?)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+impl<W: Output> Output for Skip<W> {
+    fn sync(&mut self) -> io::Result<()> {
+        self.inner.sync()
+    }
+}
+
 /// A durable point of a file being encoded: everything before it is on disk.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct DurablePoint {
@@ -156,10 +186,11 @@ pub(crate) trait FormatWriter<W: Write>: Send {
         Ok(None)
     }
 
-    /// For formats with their own durable points (parquet's row groups): makes the ones
-    /// reached so far durable, and returns the last, if there is one since the last call.
-    fn durable(&mut self) -> Result<Option<DurablePoint>> {
-        Ok(None)
+    /// For formats with their own durable points (parquet's row groups, when opened with
+    /// [`WriterOptions::durable_points`]): the points reached since the last call, in order,
+    /// each already synced.
+    fn durable(&mut self) -> Result<Vec<DurablePoint>> {
+        Ok(Vec::new())
     }
 }
 
@@ -197,8 +228,8 @@ pub(crate) fn open<W: Output>(
     }
 }
 
-/// The writer of `format` continuing a file whose first bytes an earlier writer left, at a
-/// point where it returned `state` ([`FormatWriter::pause`] or [`FormatWriter::durable`]).
+/// The writer of `format` continuing a file whose first bytes an earlier writer left, at the
+/// last of the `points` it returned ([`FormatWriter::pause`] or [`FormatWriter::durable`]).
 /// `out` is positioned after those bytes; every byte from here on is what an uninterrupted
 /// writer would have written.
 #[cfg_attr(
@@ -215,9 +246,13 @@ pub(crate) fn resume<W: Output>(
     schema: &SchemaRef,
     options: &WriterOptions,
     out: W,
-    state: &serde_json::Value,
+    points: &[DurablePoint],
 ) -> Result<Box<dyn FormatWriter<W>>> {
+    let null = serde_json::Value::Null;
+    let state = points.last().map_or(&null, |p| &p.state);
     match format {
+        #[cfg(feature = "parquet")]
+        Format::Parquet => parquet::resume(schema, options, out, points),
         #[cfg(feature = "json")]
         Format::Ndjson => json::open_lines(schema, out),
         #[cfg(feature = "json")]

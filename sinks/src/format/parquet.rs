@@ -30,8 +30,9 @@ use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::file::writer::SerializedFileWriter;
 use parquet::schema::types::{SchemaDescPtr, SchemaDescriptor};
 
-use super::FormatWriter;
 use super::dictionary::{PlainSize, leaf_arrays};
+use super::row_groups::{DurableGroup, Unread};
+use super::{DurablePoint, FormatWriter, Output, Skip};
 use crate::config::{Compression, WriterOptions};
 
 /// Rejects what `ArrowWriter` cannot write, naming every such column. Unions are caught here
@@ -184,8 +185,9 @@ enum Job {
     Close(SyncSender<Chunks>),
 }
 
-/// The chunks of an encoder thread's columns, each with its leaf index.
-type Chunks = Vec<(usize, ArrowColumnChunk)>;
+/// The chunks of an encoder thread's columns, each with its leaf index and whether this row
+/// group declined the leaf's dictionary.
+type Chunks = Vec<(usize, ArrowColumnChunk, bool)>;
 
 /// A top-level column and the writers of its leaves (several for structs and maps), each
 /// with its leaf index. The encoder thread that owns it also splits its arrays into leaves:
@@ -428,10 +430,11 @@ fn work(
                 .flat_map(|column| column.leaves)
                 .map(|leaf| {
                     let chunk = leaf.writer.close()?;
-                    if leaf.plain.declines(&chunk) {
+                    let declines = leaf.plain.declines(&chunk);
+                    if declines {
                         declined[leaf.index].store(true, Ordering::Relaxed);
                     }
-                    Ok((leaf.index, chunk))
+                    Ok((leaf.index, chunk, declines))
                 })
                 .collect::<parquet::errors::Result<Chunks>>()?;
             // The flusher may have stopped waiting (the writer is being dropped).
@@ -458,23 +461,27 @@ struct Closing {
 }
 
 impl Closing {
-    /// Waits for the closed chunks and returns them in column order.
-    fn chunks(self) -> Result<Vec<ArrowColumnChunk>> {
+    /// Waits for the closed chunks and returns them in column order, with the leaves whose
+    /// dictionary this row group declined.
+    fn chunks(self) -> Result<(Vec<ArrowColumnChunk>, Vec<bool>)> {
         let mut chunks: Vec<Option<ArrowColumnChunk>> = (0..self.leaves).map(|_| None).collect();
+        let mut declined = vec![false; self.leaves];
         for answer in self.replies {
             let closed = answer.recv().map_err(|_| self.shared.failure.take())?;
-            for (leaf, chunk) in closed {
+            for (leaf, chunk, declines) in closed {
                 chunks[leaf] = Some(chunk);
+                declined[leaf] = declines;
             }
         }
-        chunks
+        let chunks = chunks
             .into_iter()
             .map(|chunk| {
                 chunk.ok_or_else(|| {
                     Error::new(ErrorKind::Unexpected, "a parquet column chunk is missing")
                 })
             })
-            .collect()
+            .collect::<Result<_>>()?;
+        Ok((chunks, declined))
     }
 }
 
@@ -498,8 +505,20 @@ struct Flusher<W: Write + Send> {
     abandoned: Arc<AtomicBool>,
 }
 
-impl<W: Write + Send + 'static> Flusher<W> {
-    fn start(file: SerializedFileWriter<W>) -> Result<Self> {
+/// What the flusher of a resumable file reports after each row group: the file is synced up
+/// to it, and its record lets a later writer continue after it.
+struct Durable {
+    points: std::sync::mpsc::Sender<DurablePoint>,
+    schema: SchemaDescPtr,
+    /// Rows in the file's row groups so far.
+    rows: u64,
+    /// The leaves whose dictionary a row group so far declined: how the next row group's
+    /// writers are made.
+    declined: Vec<bool>,
+}
+
+impl<W: Output> Flusher<W> {
+    fn start(file: SerializedFileWriter<W>, durable: Option<Durable>) -> Result<Self> {
         // A rendezvous: at most one row group is being appended while the next one fills.
         let (queue, jobs) = sync_channel(0);
         let (closed, verdicts) = std::sync::mpsc::channel();
@@ -507,7 +526,7 @@ impl<W: Write + Send + 'static> Flusher<W> {
         let stop = abandoned.clone();
         let thread = std::thread::Builder::new()
             .name("parquet-flusher".into())
-            .spawn(move || append(file, jobs, closed, &stop))
+            .spawn(move || append(file, jobs, closed, durable, &stop))
             .map_err(|e| Error::io("cannot start the parquet flusher thread", e))?;
         Ok(Flusher {
             queue,
@@ -527,10 +546,11 @@ impl<W: Write + Send + 'static> Flusher<W> {
 }
 
 /// The body of the flusher thread.
-fn append<W: Write + Send>(
+fn append<W: Output>(
     mut file: SerializedFileWriter<W>,
     jobs: Receiver<Flush>,
     closed: std::sync::mpsc::Sender<()>,
+    mut durable: Option<Durable>,
     abandoned: &AtomicBool,
 ) -> Result<SerializedFileWriter<W>> {
     for job in jobs {
@@ -539,16 +559,36 @@ fn append<W: Write + Send>(
                 if abandoned.load(Ordering::Relaxed) {
                     return Err(Error::new(ErrorKind::Cancelled, "parquet writer dropped"));
                 }
-                let chunks = group.chunks()?;
+                let (chunks, verdicts) = group.chunks()?;
                 // Nobody waits for the last row group's verdicts.
                 let _ = closed.send(());
+                let mut offsets: Vec<_> = chunks
+                    .iter()
+                    .map(|c| c.close().offset_index.clone())
+                    .collect();
                 let mut row_group = file.next_row_group().map_err(parquet_error)?;
                 for chunk in chunks {
                     chunk
                         .append_to_row_group(&mut row_group)
                         .map_err(parquet_error)?;
                 }
-                row_group.close().map_err(parquet_error)?;
+                let metadata = row_group.close().map_err(parquet_error)?;
+                if let Some(durable) = &mut durable {
+                    // The chunks' page locations were relative to their own buffers; in the
+                    // file, a chunk's data pages follow one another from its first one.
+                    for (offsets, column) in offsets.iter_mut().zip(metadata.columns()) {
+                        let mut at = column.data_page_offset();
+                        for page in offsets.iter_mut().flat_map(|o| &mut o.page_locations) {
+                            page.offset = at;
+                            at += i64::from(page.compressed_page_size);
+                        }
+                    }
+                    let group = DurableGroup {
+                        metadata: metadata.as_ref().clone(),
+                        offsets,
+                    };
+                    report_durable(&mut file, durable, group, &verdicts)?;
+                }
             }
             Flush::Wait(reply) => {
                 // The writer may have stopped waiting (it is being dropped).
@@ -557,6 +597,34 @@ fn append<W: Write + Send>(
         }
     }
     Ok(file)
+}
+
+/// Syncs the file up to the row group just appended and reports it as a durable point.
+fn report_durable<W: Output>(
+    file: &mut SerializedFileWriter<W>,
+    durable: &mut Durable,
+    group: DurableGroup,
+    verdicts: &[bool],
+) -> Result<()> {
+    let io = |e| Error::io("cannot sync the parquet file", e);
+    file.flush().map_err(io)?;
+    file.inner_mut().sync().map_err(io)?;
+    durable.rows += group.metadata.num_rows() as u64;
+    for (all, this) in durable.declined.iter_mut().zip(verdicts) {
+        *all |= this;
+    }
+    let state = serde_json::json!({
+        "group": group.encode(&durable.schema)?,
+        "declined": durable.declined,
+    });
+    let point = DurablePoint {
+        rows: durable.rows,
+        offset: file.bytes_written() as u64,
+        state,
+    };
+    // The writer may be gone (dropped): the point no longer matters.
+    let _ = durable.points.send(point);
+    Ok(())
 }
 
 /// The error for a writer used after a failure.
@@ -662,9 +730,9 @@ fn input_bytes(batch: &RecordBatch) -> usize {
 /// row group goes to the flusher thread, which appends it to the file while the next one is
 /// encoded. Threads never outlive the writer: dropping it (or the export future) cancels and
 /// joins them.
-struct ParquetWriter<W: Write + Send + 'static> {
+struct ParquetWriter<W: Output> {
     /// Owns the file; `None` once finished or failed.
-    flusher: Option<Flusher<W>>,
+    flusher: Option<Flusher<Skip<W>>>,
     encoders: Encoders,
     columns: ColumnWriters,
     schema: SchemaRef,
@@ -679,10 +747,12 @@ struct ParquetWriter<W: Write + Send + 'static> {
     /// Whether a row group went to the flusher since it last reported being idle.
     in_flight: bool,
     row_group_size: usize,
+    /// Durable points the flusher reports, for a resumable file.
+    points: Option<Receiver<DurablePoint>>,
 }
 
-impl<W: Write + Send + 'static> ParquetWriter<W> {
-    fn flusher(&mut self) -> Result<&mut Flusher<W>> {
+impl<W: Output> ParquetWriter<W> {
+    fn flusher(&mut self) -> Result<&mut Flusher<Skip<W>>> {
         self.flusher.as_mut().ok_or_else(failed_earlier)
     }
 
@@ -804,7 +874,7 @@ impl<W: Write + Send + 'static> ParquetWriter<W> {
     }
 }
 
-impl<W: Write + Send + 'static> FormatWriter<W> for ParquetWriter<W> {
+impl<W: Output> FormatWriter<W> for ParquetWriter<W> {
     fn write(&mut self, batch: &RecordBatch) -> Result<()> {
         let written = self.write_batch(batch);
         self.fail(written)
@@ -821,21 +891,51 @@ impl<W: Write + Send + 'static> FormatWriter<W> for ParquetWriter<W> {
         let flushed = self.flush_row_group();
         self.fail(flushed)?;
         let flusher = self.flusher.take().ok_or_else(failed_earlier)?;
-        flusher.join()?.into_inner().map_err(parquet_error)
+        Ok(flusher.join()?.into_inner().map_err(parquet_error)?.inner)
+    }
+
+    fn durable(&mut self) -> Result<Vec<DurablePoint>> {
+        Ok(self
+            .points
+            .as_ref()
+            .map(|points| points.try_iter().collect())
+            .unwrap_or_default())
     }
 }
 
-impl<W: Write + Send + 'static> Drop for ParquetWriter<W> {
+impl<W: Output> Drop for ParquetWriter<W> {
     fn drop(&mut self) {
         self.abandon();
     }
 }
 
-pub(crate) fn open<W: Write + Send + 'static>(
+pub(crate) fn open<W: Output>(
     schema: &SchemaRef,
     options: &WriterOptions,
     out: W,
 ) -> Result<Box<dyn FormatWriter<W>>> {
+    Ok(Box::new(build(schema, options, out, &[])?))
+}
+
+/// Continues a file at the last row group an earlier writer made durable: its footer gets
+/// the row groups of `points` again, without their bytes (they are in the file), and the
+/// next row group is made as the earlier writer would have made it.
+pub(crate) fn resume<W: Output>(
+    schema: &SchemaRef,
+    options: &WriterOptions,
+    out: W,
+    points: &[DurablePoint],
+) -> Result<Box<dyn FormatWriter<W>>> {
+    Ok(Box::new(build(schema, options, out, points)?))
+}
+
+/// The writer of a new file, or of one continued after `points`.
+fn build<W: Output>(
+    schema: &SchemaRef,
+    options: &WriterOptions,
+    out: W,
+    points: &[DurablePoint],
+) -> Result<ParquetWriter<W>> {
     let mut props = properties(options)?;
     let parquet_schema = ArrowSchemaConverter::new()
         .with_coerce_types(props.coerce_types())
@@ -844,29 +944,95 @@ pub(crate) fn open<W: Write + Send + 'static>(
     props = plain_vectors(props, schema, &parquet_schema);
     // Readers restore the exact Arrow types (time zones, unsigned, large types) from this.
     add_encoded_arrow_schema_to_metadata(schema, &mut props);
-    let file = SerializedFileWriter::new(
+    let parquet_schema = Arc::new(parquet_schema);
+    // A continued file's first bytes are on disk: the writer's copy of them is dropped.
+    let offset = points.last().map_or(0, |p| p.offset);
+    let out = Skip {
+        inner: out,
+        skip: offset,
+    };
+    let mut file = SerializedFileWriter::new(
         out,
         parquet_schema.root_schema_ptr(),
         Arc::new(props.clone()),
     )
     .map_err(parquet_error)?;
-    let columns = ColumnWriters::new(&file, props, Arc::new(parquet_schema), schema);
+    let bad = || {
+        Error::new(
+            ErrorKind::DataIntegrity,
+            "the resume journal's parquet state is malformed",
+        )
+    };
+    let mut declined = vec![false; parquet_schema.num_columns()];
+    for point in points {
+        let text = point
+            .state
+            .get("group")
+            .and_then(|g| g.as_str())
+            .ok_or_else(bad)?;
+        let group = DurableGroup::decode(text, &parquet_schema)?;
+        let mut row_group = file.next_row_group().map_err(parquet_error)?;
+        for column in group.columns()? {
+            row_group
+                .append_column(&Unread, column)
+                .map_err(parquet_error)?;
+        }
+        row_group.close().map_err(parquet_error)?;
+        let flags = point
+            .state
+            .get("declined")
+            .and_then(|d| d.as_array())
+            .ok_or_else(bad)?;
+        if flags.len() != declined.len() {
+            return Err(bad());
+        }
+        for (flag, value) in declined.iter_mut().zip(flags) {
+            *flag = value.as_bool().ok_or_else(bad)?;
+        }
+    }
+    if !points.is_empty() && file.bytes_written() as u64 != offset {
+        return Err(Error::new(
+            ErrorKind::DataIntegrity,
+            format!(
+                "the resume journal's row groups end at byte {} of the parquet file, not at {offset}",
+                file.bytes_written()
+            ),
+        ));
+    }
+    let columns = ColumnWriters::new(&file, props, parquet_schema.clone(), schema);
+    for (flag, value) in columns.declined.iter().zip(&declined) {
+        flag.store(*value, Ordering::Relaxed);
+    }
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let threads = schema.fields().len().min(cores * ENCODERS_PER_CORE);
     let encoders = Encoders::start(threads, &columns.declined)?;
-    let flusher = Flusher::start(file)?;
-    Ok(Box::new(ParquetWriter {
+    let (durable, points_rx) = if options.durable_points {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let durable = Durable {
+            points: tx,
+            schema: parquet_schema,
+            rows: points.last().map_or(0, |p| p.rows),
+            declined,
+        };
+        (Some(durable), Some(rx))
+    } else {
+        (None, None)
+    };
+    let flusher = Flusher::start(file, durable)?;
+    let groups = points.len();
+    Ok(ParquetWriter {
         flusher: Some(flusher),
         encoders,
         columns,
         schema: schema.clone(),
         open_rows: None,
-        groups: 0,
-        verdicts: 0,
+        groups,
+        verdicts: groups,
         open_bytes: 0,
         in_flight: false,
         row_group_size: options.row_group_size,
-    }))
+        points: points_rx,
+    })
 }
 
 #[cfg(test)]
@@ -1140,6 +1306,12 @@ mod tests {
         }
 
         fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Output for Failing {
+        fn sync(&mut self) -> io::Result<()> {
             Ok(())
         }
     }
