@@ -2,6 +2,7 @@
 //! `inventory::submit!` would silently never run: one line per plugin, on purpose.
 
 use arrowport_datagen as _;
+use arrowport_files as _;
 use arrowport_maxcompute as _;
 use arrowport_sinks as _;
 use arrowport_vikingdb as _;
@@ -13,7 +14,7 @@ mod tests {
     #[test]
     fn registered_plugin_set() {
         let sources: Vec<_> = source_plugins().iter().map(|p| p.name).collect();
-        assert_eq!(sources, ["datagen", "maxcompute", "vikingdb"]);
+        assert_eq!(sources, ["datagen", "file", "maxcompute", "vikingdb"]);
         let sinks: Vec<_> = sink_plugins().iter().map(|p| p.name).collect();
         assert_eq!(
             sinks,
