@@ -468,4 +468,65 @@ mod tests {
         assert!(d[0].starts_with("the source was \"datagen://\""), "{d:?}");
         assert!(d[1].contains("--columns was null"), "{d:?}");
     }
+
+    mod fuzz {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        /// A valid journal: a header, split ends and checkpoints.
+        fn valid() -> Vec<u8> {
+            let mut text = serde_json::to_vec(&Line::Header(Box::new(header()))).unwrap();
+            text.push(b'\n');
+            for line in [
+                r#"{"line":"split_end","position":0,"rows":10}"#,
+                r#"{"line":"checkpoint","rows":12,"state":{"offset":7,"rows":12,"format":{}}}"#,
+                r#"{"line":"split_end","position":1,"rows":20}"#,
+            ] {
+                text.extend_from_slice(line.as_bytes());
+                text.push(b'\n');
+            }
+            text
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::default())]
+
+            /// Whatever a disk or a kill leaves, reading a journal is an answer or an error,
+            /// and what it keeps is whole lines of what was there.
+            #[test]
+            fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
+                if let Ok((_, kept)) = parse(&bytes) {
+                    prop_assert!(kept <= bytes.len());
+                }
+            }
+
+            #[test]
+            fn mutated_journals_are_read_or_refused(
+                at in any::<prop::sample::Index>(),
+                byte in any::<u8>(),
+                cut in any::<prop::sample::Index>(),
+            ) {
+                let mut bytes = valid();
+                let i = at.index(bytes.len());
+                bytes[i] = byte;
+                bytes.truncate(cut.index(bytes.len() + 1).max(1));
+                if let Ok((Some(recovered), kept)) = parse(&bytes) {
+                    prop_assert!(kept <= bytes.len());
+                    let (position, _) = recovered.resume_position();
+                    prop_assert!(position <= recovered.split_ends.len());
+                }
+            }
+        }
+
+        #[test]
+        fn torn_tails_keep_the_whole_lines_before_them() {
+            let bytes = valid();
+            for cut in 0..bytes.len() {
+                let (recovered, kept) = parse(&bytes[..cut]).unwrap();
+                assert_eq!(bytes[..kept].last().copied().unwrap_or(b'\n'), b'\n');
+                assert_eq!(recovered.is_some(), kept > 0, "cut at {cut}");
+            }
+        }
+    }
 }
