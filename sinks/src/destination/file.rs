@@ -556,3 +556,44 @@ pub(crate) async fn write_resumable(
     guard.commit(target, overwrite)?;
     Ok(summary(target, done))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A run killed between journaling its file as complete and renaming it: the next run
+    /// only renames it; killed after the rename too, it finds the output there and is done;
+    /// with neither, it says so.
+    #[test]
+    fn a_complete_journal_only_has_the_rename_left() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("out.ndjson");
+        let partial = partial_path(&target);
+        std::fs::write(&partial, b"{\"a\":1}\n").unwrap();
+        let state = serde_json::json!({ "complete": { "rows": 1, "bytes": 8 } });
+        let done = completed(&state).unwrap();
+        let summary = finish_commit(&target, &partial, false, done).unwrap();
+        assert_eq!((summary.rows, summary.bytes), (1, 8));
+        assert_eq!(std::fs::read(&target).unwrap(), b"{\"a\":1}\n");
+        assert!(!partial.exists());
+        finish_commit(&target, &partial, false, done).unwrap();
+        std::fs::remove_file(&target).unwrap();
+        let e = finish_commit(&target, &partial, false, done).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::DataIntegrity);
+        assert!(e.message().contains("--restart"), "{e}");
+        assert!(completed(&serde_json::json!({ "offset": 3 })).is_none());
+    }
+
+    /// A partial file shorter than the journal's durable point is not the one it describes.
+    #[test]
+    fn a_short_partial_file_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let partial = dir.path().join("x.partial");
+        std::fs::write(&partial, b"abc").unwrap();
+        let e = PartialFile::reopen(partial.clone(), 10).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::DataIntegrity);
+        let (guard, _) = PartialFile::reopen(partial.clone(), 2).unwrap();
+        drop(guard.keep_on_drop());
+        assert_eq!(std::fs::read(&partial).unwrap(), b"ab", "cut back and kept");
+    }
+}
