@@ -6,6 +6,8 @@ use std::process::{Command, Output, Stdio};
 
 use arrow::ipc::reader::{FileReader, StreamReader};
 
+#[path = "cli/files.rs"]
+mod files;
 #[path = "cli/resume.rs"]
 mod resume;
 
