@@ -704,8 +704,13 @@ mod maxcompute {
         ] {
             let before = sessions_created(&emu);
             let output = dir.path().join(sink.trim_end_matches('/'));
+            // Connections reset mid-body throughout: runs are killed while reads are being
+            // retried, and retried reads never deliver a row twice.
             let killed = export_through_kills(
-                &|| export(&emu, dir.path(), sink, &extra),
+                &|| {
+                    emu.faults().reset_data(4, 3000);
+                    export(&emu, dir.path(), sink, &extra)
+                },
                 &beside(&output, ".journal"),
                 &[0, 2, 7],
             );
