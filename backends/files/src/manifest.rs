@@ -147,20 +147,16 @@ pub(crate) fn resolve(base: PathBuf, config: &Config) -> Result<Table> {
         let (schema, layout) = match format {
             Format::Parquet => {
                 let footer = parquet::footer(&file, &shown)?;
-                let rows: u64 = footer.row_groups.iter().map(|(r, _)| r).sum();
-                if rows != entry.rows {
-                    return Err(error::integrity(
-                        &shown,
-                        format!(
-                            "its footer counts {rows} rows, but the manifest records {}",
-                            entry.rows
-                        ),
-                    ));
-                }
+                check_rows(
+                    &shown,
+                    footer.row_groups.iter().map(|(r, _)| r).sum(),
+                    entry.rows,
+                )?;
                 (footer.schema.clone(), Layout::RowGroups(footer.row_groups))
             }
             Format::Arrow => {
                 let (schema, batches) = ipc::file_footer(&file, &shown)?;
+                check_rows(&shown, batches.iter().map(|(r, _)| r).sum(), entry.rows)?;
                 (schema, Layout::Batches(batches))
             }
             Format::Arrows => (ipc::stream_schema(&file, &shown)?, Layout::Stream),
@@ -233,4 +229,15 @@ pub(crate) fn resolve(base: PathBuf, config: &Config) -> Result<Table> {
         partition_names: doc.partition_by,
         files,
     })
+}
+
+/// A footer's row count against the manifest's.
+fn check_rows(shown: &str, rows: u64, recorded: u64) -> Result<()> {
+    if rows == recorded {
+        return Ok(());
+    }
+    Err(error::integrity(
+        shown,
+        format!("its footer counts {rows} rows, but the manifest records {recorded}"),
+    ))
 }

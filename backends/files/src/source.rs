@@ -140,38 +140,18 @@ impl FilesSource {
             return vec![(Part::Whole, Some(v.rows), size)];
         }
         match &file.layout {
-            Layout::RowGroups(groups) => {
-                let mut parts = Vec::new();
-                let mut first = 0;
-                while first < groups.len() {
-                    let (mut count, mut rows, mut bytes) = (0, 0, 0);
-                    while first + count < groups.len()
-                        && (count == 0 || bytes + groups[first + count].1 <= target)
-                    {
-                        rows += groups[first + count].0;
-                        bytes += groups[first + count].1;
-                        count += 1;
-                    }
-                    parts.push((Part::RowGroups { first, count }, Some(rows), bytes));
-                    first += count;
-                }
-                parts
-            }
-            Layout::Batches(n) => {
-                let n = *n;
-                if n == 0 {
-                    return Vec::new();
-                }
-                let per = (target / (size / n as u64).max(1)).clamp(1, n as u64) as usize;
-                (0..n)
-                    .step_by(per)
-                    .map(|first| {
-                        let count = per.min(n - first);
-                        let bytes = size * count as u64 / n as u64;
-                        (Part::Batches { first, count }, None, bytes)
-                    })
-                    .collect()
-            }
+            Layout::RowGroups(groups) => group(groups, target)
+                .into_iter()
+                .map(|(first, count, rows, bytes)| {
+                    (Part::RowGroups { first, count }, Some(rows), bytes)
+                })
+                .collect(),
+            Layout::Batches(batches) => group(batches, target)
+                .into_iter()
+                .map(|(first, count, rows, bytes)| {
+                    (Part::Batches { first, count }, Some(rows), bytes)
+                })
+                .collect(),
             Layout::Stream => vec![(Part::Whole, None, size)],
             Layout::Text if size == 0 => Vec::new(),
             Layout::Text => {
@@ -229,6 +209,27 @@ impl FilesSource {
         }
         Ok((self.location.base(&root), t))
     }
+}
+
+/// Runs of consecutive parts (rows, bytes) up to `target` bytes each, at least one part per
+/// run: `(first, count, rows, bytes)`.
+fn group(parts: &[(u64, u64)], target: u64) -> Vec<(usize, usize, u64, u64)> {
+    let mut runs = Vec::new();
+    let mut first = 0;
+    while first < parts.len() {
+        let (mut count, mut rows, mut bytes) = (0, 0, 0);
+        while let Some(&(r, b)) = parts.get(first + count) {
+            if count > 0 && bytes + b > target {
+                break;
+            }
+            rows += r;
+            bytes += b;
+            count += 1;
+        }
+        runs.push((first, count, rows, bytes));
+        first += count;
+    }
+    runs
 }
 
 fn describe(rel: &str, part: &Part) -> String {

@@ -51,8 +51,8 @@ pub(crate) struct TableFile {
 pub(crate) enum Layout {
     /// Parquet: rows and compressed bytes per row group.
     RowGroups(Vec<(u64, u64)>),
-    /// Arrow IPC file: the number of record batches.
-    Batches(usize),
+    /// Arrow IPC file: rows and bytes per record batch.
+    Batches(Vec<(u64, u64)>),
     /// Arrow IPC stream: read front to back.
     Stream,
     /// CSV or NDJSON: byte ranges.

@@ -190,6 +190,14 @@ async fn every_type_round_trips_through_parquet_and_ipc() {
     assert_batchwise(
         &read(&src, &Scan::new()).await.unwrap(),
         &read_splits(&src, &Scan::new()).await.unwrap(),
+    ); // IPC files: runs of record batches, rows from each batch's header.
+    let src = source(&dir.path().join("all.arrow"), &[("split_size", "1")]);
+    let plan = src.plan(&Scan::new(), &Context::new()).await.unwrap();
+    let rows: Vec<_> = plan.iter().map(|s| s.rows).collect();
+    assert_eq!(rows, [Some(700), Some(500)]);
+    assert_batchwise(
+        &read(&src, &Scan::new()).await.unwrap(),
+        &read_splits(&src, &Scan::new()).await.unwrap(),
     );
 }
 

@@ -6,7 +6,7 @@ pub(crate) mod parquet;
 pub(crate) mod text;
 
 use std::fs::File;
-use std::io::Read;
+use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -113,7 +113,7 @@ fn open(path: &Path, token: Token, cx: Context) -> Result<Batches> {
             parquet::read(file, footer, groups, &data, token.batch_size, &shown)?
         }
         (Format::Arrow, part) => {
-            let (schema, _) = ipc::file_footer(&file, &shown)?;
+            let schema = ipc::file_schema(&file, &shown)?;
             shape.check_types(&schema, &shown)?;
             let batches = match part {
                 Part::Batches { first, count } => Some((*first, *count)),
@@ -180,6 +180,21 @@ fn expect_rows(mut inner: Batches, expected: u64, shown: String) -> Batches {
             }
         }
     }))
+}
+
+/// Reads up to `buf.len()` bytes at `offset`; fewer only at the end of the file.
+pub(crate) fn read_at(mut file: &File, offset: u64, buf: &mut [u8]) -> std::io::Result<usize> {
+    file.seek(SeekFrom::Start(offset))?;
+    let mut filled = 0;
+    while filled < buf.len() {
+        match file.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
 }
 
 /// Lower-case hex SHA-256 of a file's bytes.

@@ -24,6 +24,7 @@ use arrowport_core::arrow::record_batch::RecordBatch;
 use arrowport_core::{Context, Result};
 use serde::{Deserialize, Serialize};
 
+use super::read_at;
 use crate::config::{BadRows, Dialect, Format};
 use crate::error;
 
@@ -153,21 +154,6 @@ fn rewound<'a>(mut file: &'a File, shown: &str) -> Result<&'a File> {
     file.seek(SeekFrom::Start(0))
         .map_err(|e| error::io("read", shown, e))?;
     Ok(file)
-}
-
-/// Reads up to `buf.len()` bytes at `offset`; fewer only at the end of the file.
-fn read_at(mut file: &File, offset: u64, buf: &mut [u8]) -> std::io::Result<usize> {
-    file.seek(SeekFrom::Start(offset))?;
-    let mut filled = 0;
-    while filled < buf.len() {
-        match file.read(&mut buf[filled..]) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(filled)
 }
 
 /// The offset just past the first `\n` at or after `from` (the end of the file if none).
