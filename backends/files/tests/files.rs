@@ -233,6 +233,31 @@ async fn projection_is_pushed_down_in_the_order_asked() {
             &read_splits(&src, &scan).await.unwrap(),
         );
     }
+    // Text formats decode only the asked columns too, in the order asked.
+    fs::write(dir.path().join("t.csv"), "a,b,c\n1,x,2.5\n2,y,3.5\n").unwrap();
+    fs::write(
+        dir.path().join("t.ndjson"),
+        "{\"a\":1,\"b\":\"x\",\"c\":2.5}\n{\"a\":2,\"b\":\"y\",\"c\":3.5}\n",
+    )
+    .unwrap();
+    let scan = Scan::new().with_columns(Some(vec!["b".to_string(), "a".to_string()]));
+    for name in ["t.csv", "t.ndjson"] {
+        let got = concat(
+            &read(&source(&dir.path().join(name), &[]), &scan)
+                .await
+                .unwrap(),
+        );
+        let names: Vec<_> = got
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect();
+        assert_eq!(names, ["b", "a"], "{name}");
+        assert_eq!(strings(&got, "b"), [Some("x".into()), Some("y".into())]);
+        assert_eq!(int64s(&got, "a"), [Some(1), Some(2)]);
+    }
+
     let src = source(&dir.path().join("a.parquet"), &[]);
     let err = read(&src, &Scan::new().with_columns(Some(vec!["txet".into()])))
         .await

@@ -315,6 +315,12 @@ impl TextReader {
                     Arc::new(Schema::new(out)),
                 )
             }
+            _ if read.spec.dialect.is_some() => {
+                return Err(error::integrity(
+                    shown,
+                    "an NDJSON split token has a CSV dialect",
+                ));
+            }
             _ => {
                 let schema = Arc::new(Schema::new(read.columns.clone()));
                 (schema.clone(), None, schema)
@@ -339,15 +345,10 @@ impl TextReader {
         })
     }
 
+    /// A fresh decoder: CSV when the token has a dialect (`open` insists on one for CSV).
     fn decoder(&self, batch_size: usize) -> Result<Decoder, ArrowError> {
-        Ok(match self.read.format {
-            Format::Csv => {
-                let d = self.read.spec.dialect.unwrap_or(Dialect {
-                    header: false,
-                    delimiter: b',',
-                    quote: b'"',
-                    escape: None,
-                });
+        Ok(match self.read.spec.dialect {
+            Some(d) => {
                 let mut b =
                     arrowport_core::arrow::csv::ReaderBuilder::new(self.decode_schema.clone())
                         .with_header(false)
@@ -362,7 +363,7 @@ impl TextReader {
                 }
                 Decoder::Csv(Box::new(b.build_decoder()))
             }
-            _ => Decoder::Json(
+            None => Decoder::Json(
                 arrowport_core::arrow::json::ReaderBuilder::new(self.decode_schema.clone())
                     .with_batch_size(batch_size)
                     .with_coerce_primitive(true)
