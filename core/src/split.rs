@@ -124,6 +124,16 @@ impl Split {
     }
 }
 
+/// The error for a token that names another table than the one the reader's URL does: the
+/// reader was given the wrong token or the wrong URL, and reading would return other rows.
+pub fn foreign_token(plugin: &str, token_reads: &str, source_reads: &str) -> Error {
+    Error::config(format!(
+        "{plugin}: the split token reads {token_reads}, not {source_reads}; read it with the URL \
+         it was planned from"
+    ))
+    .with_context("plugin", plugin)
+}
+
 /// Parses a split selection such as `3,7-9` into sorted, distinct split indices, each below
 /// `count`.
 pub fn parse_selection(text: &str, count: usize) -> Result<Vec<usize>> {

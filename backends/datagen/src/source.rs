@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use arrowport_core::arrow::datatypes::SchemaRef;
 use arrowport_core::options::closest;
+use arrowport_core::split::foreign_token;
 use arrowport_core::stream::ordered_parallel;
 use arrowport_core::{
     Context, Error, ExportSource, ProgressEvent, RecordBatchStreamAdapter, Result, Scan,
@@ -123,17 +124,11 @@ impl DatagenSource {
         let c = &self.config;
         let ours = (c.profile, c.seed, c.rows, c.dim);
         if (t.profile, t.seed, t.rows, t.dim) != ours {
-            return Err(Error::config(format!(
-                "{0}: the split token belongs to another table (profile={1} seed={2} rows={3}),                  not to this one (profile={4} seed={5} rows={6}); read it with the URL it was                  planned from",
-                crate::NAME,
-                t.profile,
-                t.seed,
-                t.rows,
-                c.profile,
-                c.seed,
-                c.rows
-            ))
-            .with_context("plugin", crate::NAME));
+            let table = |(profile, seed, rows, _): (Profile, u64, u64, Option<usize>)| {
+                format!("the table profile={profile} seed={seed} rows={rows}")
+            };
+            let theirs = (t.profile, t.seed, t.rows, t.dim);
+            return Err(foreign_token(crate::NAME, &table(theirs), &table(ours)));
         }
         if t.start > t.end || t.end > t.rows || t.batch_size == 0 || t.batch_size > MAX_BATCH_SIZE {
             return Err(Error::config(format!(

@@ -8,6 +8,7 @@ use arrow::datatypes::{Schema, SchemaRef};
 use arrowport_core::options::{CredentialVars, env_credentials, suggestion};
 use arrowport_core::progress::ProgressEvent;
 use arrowport_core::scan::estimated_row_width;
+use arrowport_core::split::foreign_token;
 use arrowport_core::stream::ordered_parallel;
 use arrowport_core::{
     Context, Error, ErrorKind, ExportSource, RecordBatchStreamAdapter, Result, Scan,
@@ -231,12 +232,11 @@ impl ExportSource for MaxComputeSource {
             self.config.table()?,
         );
         if (&t.project, &t.schema, t.table.as_str()) != ours {
-            return Err(Error::config(format!(
-                "{NAME}: the split token reads `{}/{}`, not `{}/{}`; read it with the URL it \
-                 was planned from",
-                t.project, t.table, ours.0, ours.2
-            ))
-            .with_context("download_id", &t.download_id));
+            let table = |project: &str, table: &str| format!("table `{project}/{table}`");
+            let (theirs, ours) = (table(&t.project, &t.table), table(ours.0, ours.2));
+            return Err(
+                foreign_token(NAME, &theirs, &ours).with_context("download_id", &t.download_id)
+            );
         }
         let conn = self.connect(cx).await?;
         let projection = Projection::new(&conn, &Scan::new().with_columns(t.columns.clone()))?;

@@ -7,6 +7,7 @@ use arrow::datatypes::{Schema, SchemaRef};
 use arrowport_core::options::{CredentialVars, env_credentials, suggestion};
 use arrowport_core::pipeline::project_schema;
 use arrowport_core::scan::estimated_row_width;
+use arrowport_core::split::foreign_token;
 use arrowport_core::stream::ordered_parallel;
 use arrowport_core::{
     Context, Error, ExportSource, RecordBatchStreamAdapter, Result, Scan,
@@ -169,12 +170,10 @@ impl ExportSource for VikingDbSource {
     ) -> Result<SendableRecordBatchStream> {
         let t: Token = token.decode(NAME)?;
         if t.collection != self.config.collection {
-            return Err(Error::config(format!(
-                "{NAME}: the split token reads collection `{}`, not `{}`; read it with the URL \
-                 it was planned from",
-                t.collection, self.config.collection
-            ))
-            .with_context("task_id", &t.task_id));
+            let collection = |name: &str| format!("collection `{name}`");
+            let ours = collection(&self.config.collection);
+            return Err(foreign_token(NAME, &collection(&t.collection), &ours)
+                .with_context("task_id", &t.task_id));
         }
         let conn = self.connect(cx).await?;
         let target = project_schema(&conn.schema, t.columns.as_deref())?;

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use super::file::{EncodedFile, FILE_BUFFER, HashingWriter, OutputFile};
 use super::partition::{PartitionKey, Partitioner, directory_of};
-use super::{ensure_replaceable, partial_path, sync_dir, sync_parent};
+use super::{complete_but_gone, ensure_replaceable, partial_path, sync_dir, sync_parent};
 use crate::config::Settings;
 use crate::format::Format;
 use crate::manifest::{self, MANIFEST, ManifestFile};
@@ -484,14 +484,7 @@ pub(crate) async fn write(
             }
             .commit(target, overwrite, cx)?;
         } else if !target.is_dir() {
-            return Err(Error::new(
-                ErrorKind::DataIntegrity,
-                format!(
-                    "the resume journal records `{}` as complete, but neither it nor its partial \
-                     directory exists; pass --restart to export again",
-                    target.display()
-                ),
-            ));
+            return Err(complete_but_gone(target));
         }
         return Ok(summary(target, files));
     }

@@ -19,7 +19,7 @@ use sha2::{Digest, Sha256};
 #[cfg(target_os = "linux")]
 use super::direct::DirectFile;
 use super::writeback::WritebackFile;
-use super::{ensure_replaceable, partial_path, sync_parent};
+use super::{complete_but_gone, ensure_replaceable, partial_path, sync_parent};
 use crate::config::WriterOptions;
 use crate::format::{self, DurablePoint, Format, FormatWriter, Output};
 
@@ -450,14 +450,7 @@ fn finish_commit(
         }
         .commit(target, overwrite)?;
     } else if fs::symlink_metadata(target).is_err() {
-        return Err(Error::new(
-            ErrorKind::DataIntegrity,
-            format!(
-                "the resume journal records `{}` as complete, but neither it nor its partial \
-                 file exists; pass --restart to export again",
-                target.display()
-            ),
-        ));
+        return Err(complete_but_gone(target));
     }
     Ok(summary(target, done))
 }

@@ -98,6 +98,19 @@ pub(crate) fn check_target(target: &Path, overwrite: bool, want_dir: bool) -> Re
     ensure_replaceable(target, overwrite, want_dir)
 }
 
+/// The error for a resume journal that records `target` as complete when neither it nor its
+/// partial output exists: someone removed the output; only a fresh export can bring it back.
+pub(crate) fn complete_but_gone(target: &Path) -> Error {
+    Error::new(
+        arrowport_core::ErrorKind::DataIntegrity,
+        format!(
+            "the resume journal records `{}` as complete, but neither it nor its partial output \
+             exists; pass --restart to export again",
+            target.display()
+        ),
+    )
+}
+
 /// Makes a rename or a new entry in `path`'s parent durable. Best effort: not every platform
 /// can open a directory, and the data itself was already synced.
 pub(crate) fn sync_parent(path: &Path) {
