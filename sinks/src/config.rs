@@ -14,7 +14,7 @@ use crate::format::Format;
 pub(crate) const DEFAULT_ROW_GROUP_SIZE: usize = 1_048_576;
 /// Partition writers kept open at once when not configured.
 pub(crate) const DEFAULT_MAX_OPEN_FILES: usize = 64;
-/// Output bytes between the durable points of a resumable text or Arrow stream file when
+/// Output bytes between the durable points of a resumable text or Arrow file when
 /// not configured: each costs an fsync, and a resume redoes at most this much.
 pub(crate) const DEFAULT_CHECKPOINT_BYTES: u64 = 64 << 20;
 
@@ -45,7 +45,7 @@ pub struct Config {
     /// CSV: write a header line (default true).
     pub header: Option<bool>,
     /// With `--resume`: output bytes between durable points of an NDJSON, JSON, CSV or
-    /// Arrow stream file (default 64 MiB). Parquet's durable points are its row groups.
+    /// Arrow file (default 64 MiB). Parquet's durable points are its row groups.
     pub checkpoint_bytes: Option<u64>,
 }
 

@@ -145,17 +145,6 @@ impl Sink for FileSink {
         }
         match &self.target {
             SinkTarget::File(path) => {
-                if !self.format.resumable() {
-                    return Err(Error::new(
-                        ErrorKind::Unsupported,
-                        format!(
-                            "--resume cannot continue a single {} file yet (its footer lists \
-                             every batch); write .arrows, the Arrow stream, or a directory of \
-                             parts (end the output with /) instead",
-                            self.format.name()
-                        ),
-                    ));
-                }
                 let writer = &self.settings.writer;
                 let (format, overwrite) = (self.format, self.overwrite);
                 file::write_resumable(

@@ -316,9 +316,10 @@ impl EncodedFile {
         schema: &SchemaRef,
         options: &WriterOptions,
         points: &[DurablePoint],
+        path: &Path,
     ) -> Result<Self> {
         let bytes = out.counter();
-        let writer = format::resume(format, schema, options, out, points)?;
+        let writer = format::resume(format, schema, options, out, points, path)?;
         let rows = points.last().map_or(0, |p| p.rows);
         Ok(EncodedFile {
             writer,
@@ -507,21 +508,23 @@ pub(crate) async fn write_resumable(
                 .map(|c| point_of(&c.state))
                 .collect::<Result<Vec<_>>>()?;
             let offset = point_of(&checkpoint.state)?.offset;
+            // Kept from here on, even if continuing fails: it is the next run's to continue.
             let (guard, file) = PartialFile::reopen(partial.clone(), offset)?;
+            let guard = guard.keep_on_drop();
             let file =
                 OutputFile::direct_at(&partial, file, FILE_BUFFER, offset).map_err(open_err)?;
             let out = HashingWriter::counting_from(file, offset);
-            let out = EncodedFile::resume(out, format, &schema, options, &points)?;
+            let out = EncodedFile::resume(out, format, &schema, options, &points, &partial)?;
             (guard, out)
         }
         None => {
             let (guard, file) = PartialFile::create(partial.clone())?;
+            let guard = guard.keep_on_drop();
             let file = OutputFile::direct(&partial, file, FILE_BUFFER).map_err(open_err)?;
             let out = HashingWriter::counting(file);
             (guard, EncodedFile::new(out, format, &schema, options)?)
         }
     };
-    let guard = guard.keep_on_drop();
     let mut last = out.bytes();
     while let Some(batch) = input.next().await {
         let batch = batch?;

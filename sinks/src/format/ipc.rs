@@ -9,6 +9,7 @@ use std::io::Write;
 
 use arrowport_core::Result;
 use arrowport_core::arrow::datatypes::{DataType, SchemaRef};
+use arrowport_core::arrow::ipc::reader::StreamReader;
 use arrowport_core::arrow::ipc::writer::{
     DictionaryHandling, FileWriter, IpcWriteOptions, StreamWriter,
 };
@@ -20,29 +21,39 @@ fn options() -> IpcWriteOptions {
     IpcWriteOptions::default().with_dictionary_handling(DictionaryHandling::Delta)
 }
 
-/// The file and stream writers differ only in framing: one adapter shape for both.
-macro_rules! ipc_writer {
-    ($name:ident, $writer:ident) => {
-        struct $name<W: Write>($writer<W>);
-
-        impl<W: Write + Send> FormatWriter<W> for $name<W> {
-            fn write(&mut self, batch: &RecordBatch) -> Result<()> {
-                Ok(self.0.write(batch)?)
-            }
-
-            /// IPC writes each batch through at once: nothing is held back.
-            fn buffered_bytes(&mut self) -> Result<usize> {
-                Ok(0)
-            }
-
-            fn finish(self: Box<Self>) -> Result<W> {
-                Ok(self.0.into_inner()?)
-            }
-        }
-    };
+/// The file writer. Its footer lists every batch's place in the file, so a writer continuing
+/// a file is given the batches already written again (read back from the file, encoded the
+/// same way) and drops their bytes through [`Skip`]: its footer is the one an uninterrupted
+/// writer writes.
+struct IpcFile<W: Write> {
+    inner: FileWriter<Skip<W>>,
+    dictionaries: bool,
 }
 
-ipc_writer!(IpcFile, FileWriter);
+impl<W: Write + Send> FormatWriter<W> for IpcFile<W> {
+    fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        Ok(self.inner.write(batch)?)
+    }
+
+    /// IPC writes each batch through at once: nothing is held back.
+    fn buffered_bytes(&mut self) -> Result<usize> {
+        Ok(0)
+    }
+
+    fn finish(self: Box<Self>) -> Result<W> {
+        Ok(self.inner.into_inner()?.inner)
+    }
+
+    fn pause(&mut self) -> Result<Option<(&mut W, serde_json::Value)>> {
+        if self.dictionaries {
+            return Ok(None);
+        }
+        Ok(Some((
+            &mut self.inner.get_mut().inner,
+            serde_json::json!({}),
+        )))
+    }
+}
 
 /// The stream writer. Its output starts with the schema message, which a writer continuing
 /// a stream must not write again: it writes through [`Skip`], which drops that many bytes.
@@ -102,11 +113,62 @@ pub(crate) fn open_file<W: Write + Send + 'static>(
     schema: &SchemaRef,
     out: W,
 ) -> Result<Box<dyn FormatWriter<W>>> {
-    Ok(Box::new(IpcFile(FileWriter::try_new_with_options(
-        out,
-        schema,
-        options(),
-    )?)))
+    let out = Skip {
+        inner: out,
+        skip: 0,
+    };
+    Ok(Box::new(IpcFile {
+        inner: FileWriter::try_new_with_options(out, schema, options())?,
+        dictionaries: has_dictionaries(schema),
+    }))
+}
+
+/// Continues an Arrow IPC file whose first `offset` bytes (the magic, the schema and whole
+/// batches) `prefix` reads: the batches are read back and written again through a writer
+/// that drops their bytes, so that its footer lists them.
+pub(crate) fn resume_file<W: Write + Send + 'static>(
+    schema: &SchemaRef,
+    out: W,
+    prefix: impl std::io::Read,
+    offset: u64,
+) -> Result<Box<dyn FormatWriter<W>>> {
+    // The messages start after the magic and its padding: where a fresh writer puts the
+    // schema message's continuation marker.
+    let mut header = Vec::new();
+    FileWriter::try_new_with_options(&mut header, schema, options())?;
+    let start = header
+        .windows(4)
+        .position(|w| w == [0xff; 4])
+        .unwrap_or(header.len());
+    let mut prefix = std::io::BufReader::new(prefix.take(offset));
+    std::io::copy(
+        &mut std::io::Read::take(&mut prefix, start as u64),
+        &mut std::io::sink(),
+    )
+    .map_err(|e| arrowport_core::Error::io("cannot read back the partial Arrow file", e))?;
+    let written = StreamReader::try_new(prefix, None)?;
+    let out = Skip {
+        inner: out,
+        skip: offset,
+    };
+    let mut inner = FileWriter::try_new_with_options(out, schema, options())?;
+    for batch in written {
+        inner.write(&batch?)?;
+    }
+    let skipped = inner.get_ref().skip;
+    if skipped != 0 {
+        return Err(arrowport_core::Error::new(
+            arrowport_core::ErrorKind::DataIntegrity,
+            format!(
+                "the partial Arrow file's {offset} durable bytes hold {skipped} bytes less than \
+                 its batches"
+            ),
+        ));
+    }
+    Ok(Box::new(IpcFile {
+        inner,
+        dictionaries: has_dictionaries(schema),
+    }))
 }
 
 pub(crate) fn open_stream<W: Write + Send + 'static>(

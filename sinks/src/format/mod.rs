@@ -55,11 +55,6 @@ impl Format {
         }
     }
 
-    /// Whether a single file of this format can be continued after an interruption.
-    pub(crate) fn resumable(self) -> bool {
-        !matches!(self, Format::ArrowFile)
-    }
-
     /// The extension of part files in a directory output.
     pub fn extension(self) -> &'static str {
         self.name()
@@ -230,8 +225,9 @@ pub(crate) fn open<W: Output>(
 
 /// The writer of `format` continuing a file whose first bytes an earlier writer left, at the
 /// last of the `points` it returned ([`FormatWriter::pause`] or [`FormatWriter::durable`]).
-/// `out` is positioned after those bytes; every byte from here on is what an uninterrupted
-/// writer would have written.
+/// `out` is positioned after those bytes, and `written` reads them (the Arrow file writer
+/// needs its batches again); every byte from here on is what an uninterrupted writer would
+/// have written.
 #[cfg_attr(
     not(all(
         feature = "parquet",
@@ -247,6 +243,7 @@ pub(crate) fn resume<W: Output>(
     options: &WriterOptions,
     out: W,
     points: &[DurablePoint],
+    written: &std::path::Path,
 ) -> Result<Box<dyn FormatWriter<W>>> {
     let null = serde_json::Value::Null;
     let state = points.last().map_or(&null, |p| &p.state);
@@ -261,10 +258,14 @@ pub(crate) fn resume<W: Output>(
         Format::Csv => csv::resume(schema, options, out, state),
         #[cfg(feature = "ipc")]
         Format::ArrowStream => ipc::resume_stream(schema, out),
-        _ => Err(Error::new(
-            ErrorKind::Unsupported,
-            format!("a {} file cannot be continued", format.name()),
-        )),
+        #[cfg(feature = "ipc")]
+        Format::ArrowFile => {
+            let file = std::fs::File::open(written)
+                .map_err(|e| Error::io(format!("cannot read back `{}`", written.display()), e))?;
+            ipc::resume_file(schema, out, file, points.last().map_or(0, |p| p.offset))
+        }
+        #[allow(unreachable_patterns)]
+        _ => Err(format.not_built()),
     }
 }
 
