@@ -148,24 +148,41 @@ fn killed_single_file_exports_resume_to_the_same_bytes() {
 #[test]
 fn killed_directory_exports_keep_their_parts_and_resume_to_the_same_bytes() {
     let url = "datagen://?rows=300000&profile=narrow&batch_size=3000";
-    for format in ["parquet", "ndjson"] {
+    let rotate = ["-o", "max_rows_per_file=25000"];
+    // Partitioned parts are open side by side: an NDJSON one pauses them all every
+    // `checkpoint_bytes`; a parquet one has no durable point before its end and starts over.
+    let by_category = [
+        "-o",
+        "partition_by=category",
+        "-o",
+        "max_rows_per_file=7000",
+    ];
+    for (format, layout, min_kills) in [
+        ("parquet", &rotate[..], 2),
+        ("ndjson", &rotate[..], 2),
+        ("ndjson", &by_category[..], 2),
+        ("parquet", &by_category[..], 1),
+    ] {
         let dir = tempfile::tempdir().unwrap();
-        let rotate = ["-o", "max_rows_per_file=25000", "--format", format];
+        let mut shape = vec!["--format", format];
+        shape.extend(layout);
         let mut plain = vec!["export", url, "ref/", "-q"];
-        plain.extend(rotate);
+        plain.extend(&shape);
         let out = run(dir.path(), &plain);
         assert!(out.status.success(), "{}", stderr(&out));
 
         let output = dir.path().join("out");
         let journal = beside(&output, ".journal");
+        let mut resumable = shape.clone();
+        resumable.extend(["-o", "checkpoint_bytes=300000"]);
         let killed = export_through_kills(
-            &|| datagen(dir.path(), url, "out/", &rotate),
+            &|| datagen(dir.path(), url, "out/", &resumable),
             &journal,
             &[0, 1, 4, 9],
         );
         assert!(
-            killed >= 2,
-            "{format}: only {killed} runs were killed mid-export"
+            killed >= min_kills,
+            "{format} {layout:?}: only {killed} runs were killed mid-export"
         );
         assert_same_output(&dir.path().join("ref"), &output);
         assert_eq!(

@@ -15,12 +15,13 @@ use arrowport_core::{
 };
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use super::file::{EncodedFile, FILE_BUFFER, HashingWriter, OutputFile};
 use super::partition::{PartitionKey, Partitioner, directory_of};
 use super::{complete_but_gone, ensure_replaceable, partial_path, sync_dir, sync_parent};
 use crate::config::Settings;
-use crate::format::Format;
+use crate::format::{DurablePoint, Format};
 use crate::manifest::{self, MANIFEST, ManifestFile};
 
 /// Buffer per part file of a partitioned output, where up to `max_open_files` are open at
@@ -42,7 +43,7 @@ struct StagingDir {
 impl StagingDir {
     /// Opens the staging directory an interrupted run left, keeping only the finished
     /// `parts` (a part that was being written is removed: it starts again).
-    fn reopen(path: PathBuf, parts: &[ManifestFile]) -> Result<Self> {
+    fn reopen(path: PathBuf, parts: &[&str]) -> Result<Self> {
         if !path.is_dir() {
             return Err(Error::new(
                 ErrorKind::DataIntegrity,
@@ -53,8 +54,7 @@ impl StagingDir {
                 ),
             ));
         }
-        let keep: std::collections::HashSet<PathBuf> =
-            parts.iter().map(|p| path.join(&p.path)).collect();
+        let keep: std::collections::HashSet<PathBuf> = parts.iter().map(|p| path.join(p)).collect();
         for part in &keep {
             if !part.is_file() {
                 return Err(Error::new(
@@ -67,16 +67,7 @@ impl StagingDir {
                 ));
             }
         }
-        let entries = fs::read_dir(&path)
-            .map_err(|e| Error::io(format!("cannot list `{}`", path.display()), e))?;
-        for entry in entries {
-            let entry = entry.map_err(|e| Error::io("cannot list the partial output", e))?;
-            if !keep.contains(&entry.path()) {
-                remove_any(&entry.path()).map_err(|e| {
-                    Error::io(format!("cannot remove `{}`", entry.path().display()), e)
-                })?;
-            }
-        }
+        remove_all_but(&path, &keep)?;
         Ok(StagingDir { path, armed: true })
     }
 
@@ -143,6 +134,80 @@ impl Drop for StagingDir {
             let _ = fs::remove_dir_all(&self.path);
         }
     }
+}
+
+/// Removes every file below `dir` that is not in `keep` (a part that was being written, a
+/// manifest), and the directories left empty.
+fn remove_all_but(dir: &Path, keep: &std::collections::HashSet<PathBuf>) -> Result<()> {
+    let entries =
+        fs::read_dir(dir).map_err(|e| Error::io(format!("cannot list `{}`", dir.display()), e))?;
+    for entry in entries {
+        let path = entry
+            .map_err(|e| Error::io("cannot list the partial output", e))?
+            .path();
+        let remove = |e| Error::io(format!("cannot remove `{}`", path.display()), e);
+        if path.is_dir() && !path.is_symlink() {
+            remove_all_but(&path, keep)?;
+            if fs::read_dir(&path).map_err(remove)?.next().is_none() {
+                fs::remove_dir(&path).map_err(remove)?;
+            }
+        } else if !keep.contains(&path) {
+            fs::remove_file(&path).map_err(remove)?;
+        }
+    }
+    Ok(())
+}
+
+/// Every directory below `root`.
+fn walk_dirs(root: &Path) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    let entries = fs::read_dir(root)
+        .map_err(|e| Error::io(format!("cannot list `{}`", root.display()), e))?;
+    for entry in entries {
+        let path = entry
+            .map_err(|e| Error::io("cannot list the partial output", e))?
+            .path();
+        if path.is_dir() && !path.is_symlink() {
+            out.extend(walk_dirs(&path)?);
+            out.push(path);
+        }
+    }
+    Ok(out)
+}
+
+/// Opens a part an interrupted run paused, cut back to its durable `len` bytes, and hashes
+/// those bytes again (the manifest records every part's SHA-256).
+fn reopen_part(path: &Path, len: u64) -> Result<(File, Sha256)> {
+    use std::io::{Read, Seek, SeekFrom};
+    let io = |e| Error::io(format!("cannot continue `{}`", path.display()), e);
+    let mut file = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .map_err(io)?;
+    if file.metadata().map_err(io)?.len() < len {
+        return Err(Error::new(
+            ErrorKind::DataIntegrity,
+            format!(
+                "cannot continue: the part `{}` is shorter than the journal recorded; pass \
+                 --restart to start over",
+                path.display()
+            ),
+        ));
+    }
+    file.set_len(len).map_err(io)?;
+    let mut hasher = Sha256::new();
+    let mut prefix = (&mut file).take(len);
+    let mut buffer = vec![0; 1 << 20];
+    loop {
+        let n = prefix.read(&mut buffer).map_err(io)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buffer[..n]);
+    }
+    file.seek(SeekFrom::Start(len)).map_err(io)?;
+    Ok((file, hasher))
 }
 
 fn sibling(path: &Path, suffix: &str) -> PathBuf {
@@ -387,24 +452,111 @@ impl<'a> Parts<'a> {
         Ok(())
     }
 
-    /// The checkpoint of an unpartitioned output whose parts are all closed: the rows they
-    /// hold and how to go on.
-    fn checkpoint(&self, complete: bool) -> Result<Checkpoint> {
+    /// The state to journal: the finished parts, and the open ones as `paused`.
+    fn state(&self, paused: Vec<PausedPart>, sizes: SizeModel) -> serde_json::Value {
+        let mut next_part: Vec<(PartitionKey, u32)> = self
+            .next_part
+            .iter()
+            .map(|(k, n)| (k.clone(), *n))
+            .collect();
+        next_part.sort();
         let state = DirectoryState {
             parts: self.done.clone(),
-            next_part: self.next_at_close,
-            sizes: self.sizes_at_close.to_bits(),
-            complete,
+            next_part,
+            sizes: sizes.to_bits(),
+            open: paused,
+            clock: self.clock,
+            complete: false,
         };
-        Ok(Checkpoint {
+        serde_json::to_value(state).expect("a directory state serializes")
+    }
+
+    /// The checkpoint of an unpartitioned output at its last closed part, when the open part
+    /// cannot stop part way: the rows the closed parts hold, and how the next part started.
+    fn closed_checkpoint(&self) -> Checkpoint {
+        let mut state = self.state(Vec::new(), self.sizes_at_close);
+        state["next_part"] = serde_json::json!([[[], self.next_at_close]]);
+        Checkpoint {
             rows: self.done.iter().map(|f| f.rows).sum(),
-            state: serde_json::to_value(state).map_err(|e| {
-                Error::new(
-                    ErrorKind::Unexpected,
-                    format!("cannot journal the parts: {e}"),
-                )
-            })?,
-        })
+            state,
+        }
+    }
+
+    /// Pauses every open part at a durable point (each is flushed and synced), if the format
+    /// can: then every row given so far is on disk.
+    fn pause_all(&mut self) -> Result<Option<Vec<PausedPart>>> {
+        let mut paused = Vec::with_capacity(self.open.len());
+        for (key, part) in &mut self.open {
+            let Some(point) = part.file.pause(&self.root.join(&part.relative))? else {
+                return Ok(None);
+            };
+            paused.push(PausedPart {
+                key: key.clone(),
+                relative: part.relative.clone(),
+                last_used: part.last_used,
+                last_sizes: part.last_sizes,
+                offset: point.offset,
+                rows: point.rows,
+                format: point.state,
+            });
+        }
+        paused.sort_by(|a, b| a.relative.cmp(&b.relative));
+        Ok(Some(paused))
+    }
+
+    /// Bytes handed to the part files so far, finished or open.
+    fn bytes(&self) -> u64 {
+        let done: u64 = self.done.iter().map(|f| f.bytes).sum();
+        done + self.open.values().map(|p| p.file.bytes()).sum::<u64>()
+    }
+
+    /// Takes up the state an interrupted run journaled: its counters, its finished parts,
+    /// and its open parts, each cut back to its durable point and continued there.
+    fn restore(&mut self, state: DirectoryState) -> Result<()> {
+        self.next_part = state.next_part.into_iter().collect();
+        self.next_at_close = self.next_part.get(&Vec::new()).copied().unwrap_or(0);
+        self.sizes = SizeModel::from_bits(state.sizes);
+        self.sizes_at_close = self.sizes;
+        self.clock = state.clock;
+        self.done = state.parts;
+        for paused in state.open {
+            let path = self.root.join(&paused.relative);
+            let (file, hasher) = reopen_part(&path, paused.offset)?;
+            let out = HashingWriter::resumed(
+                OutputFile::buffered(file, self.buffer),
+                hasher,
+                paused.offset,
+            );
+            let point = DurablePoint {
+                rows: paused.rows,
+                offset: paused.offset,
+                state: paused.format,
+            };
+            let schema = self.partitioner.data_schema();
+            let file = EncodedFile::resume(
+                out,
+                self.format,
+                schema,
+                &self.settings.writer,
+                &[point],
+                &path,
+            )?;
+            self.open.insert(
+                paused.key,
+                OpenPart {
+                    file,
+                    relative: paused.relative,
+                    last_used: paused.last_used,
+                    last_sizes: paused.last_sizes,
+                },
+            );
+        }
+        for entry in walk_dirs(self.root)? {
+            if !self.dirs.contains(&entry) {
+                self.dirs.push(entry);
+            }
+        }
+        Ok(())
     }
 
     /// Closes every open part and returns all parts, ordered by path.
@@ -421,18 +573,38 @@ impl<'a> Parts<'a> {
     }
 }
 
-/// A directory's journaled state: the parts finished so far and what the writer needs to
-/// go on as the first run would have.
+/// A directory's journaled state: the parts finished so far, the parts open then (each paused
+/// at a durable point, for formats that can stop after any batch) and what the writer needs
+/// to go on as the first run would have.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct DirectoryState {
     /// Finished parts, in the order they were closed.
     parts: Vec<ManifestFile>,
-    next_part: u32,
+    /// The next part number of each partition directory opened so far.
+    next_part: Vec<(PartitionKey, u32)>,
     sizes: [Option<u64>; 2],
+    #[serde(default)]
+    open: Vec<PausedPart>,
+    #[serde(default)]
+    clock: u64,
     /// Set once the manifest is written: only the rename is left.
     #[serde(default)]
     complete: bool,
+}
+
+/// A part that was open at a checkpoint: where it is durable up to, and its place in the
+/// writer's bookkeeping.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PausedPart {
+    key: PartitionKey,
+    relative: String,
+    last_used: u64,
+    last_sizes: (u64, u64),
+    offset: u64,
+    rows: u64,
+    format: serde_json::Value,
 }
 
 /// A resumable write's journal and where it continues.
@@ -442,9 +614,11 @@ pub(crate) struct Resumable<'a> {
 }
 
 /// Writes the whole stream as a directory of part files at `target`. A resumable write
-/// journals every part as it is closed (unpartitioned outputs: the parts are written one
-/// after another, so the closed ones hold exactly the rows before the next), continues from
-/// its last checkpoint, and keeps the staging directory on failure for the next run.
+/// journals a durable point as parts close and every `checkpoint_bytes` of output (every
+/// open part paused, for formats that can stop after any batch), continues from its last
+/// checkpoint, and keeps the staging directory on failure for the next run. Parquet parts
+/// stop only when they close, so a `partition_by` parquet output, with several parts open
+/// at once, has no durable point before its end.
 pub(crate) async fn write(
     format: Format,
     settings: &Settings,
@@ -456,13 +630,10 @@ pub(crate) async fn write(
 ) -> Result<WriteSummary> {
     let schema = input.schema();
     let partitioner = Partitioner::new(&schema, &settings.layout.partition_by)?;
-    if resumable.is_some() && partitioner.is_partitioned() {
-        return Err(Error::new(
-            ErrorKind::Unsupported,
-            "--resume cannot continue a partition_by output yet: its parts are written side by \
-             side, with no point where all of them are durable; export without --resume",
-        ));
-    }
+    let start_rows = resumable
+        .as_ref()
+        .and_then(|r| r.from.as_ref())
+        .map_or(0, |c| c.rows);
     let state = match resumable.as_ref().and_then(|r| r.from.as_ref()) {
         Some(checkpoint) => Some(
             serde_json::from_value::<DirectoryState>(checkpoint.state.clone()).map_err(|e| {
@@ -489,7 +660,11 @@ pub(crate) async fn write(
         return Ok(summary(target, files));
     }
     let staging = match &state {
-        Some(state) => StagingDir::reopen(staging_path, &state.parts)?,
+        Some(state) => {
+            let mut keep: Vec<&str> = state.parts.iter().map(|p| p.path.as_str()).collect();
+            keep.extend(state.open.iter().map(|p| p.relative.as_str()));
+            StagingDir::reopen(staging_path, &keep)?
+        }
         None => StagingDir::create(staging_path)?,
     };
     let staging = match resumable {
@@ -498,25 +673,39 @@ pub(crate) async fn write(
     };
     let mut parts = Parts::new(&staging.path, format, settings, &partitioner);
     if let Some(state) = state {
-        parts.next_part.insert(Vec::new(), state.next_part);
-        parts.sizes = SizeModel::from_bits(state.sizes);
-        parts.sizes_at_close = parts.sizes;
-        parts.done = state.parts;
+        parts.restore(state)?;
     }
     let journal = resumable.as_ref().map(|r| r.checkpoints);
-    let mut journaled = parts.done.len();
+    let (mut rows, mut journaled, mut journaled_bytes) =
+        (start_rows, parts.done.len(), parts.bytes());
     while let Some(batch) = input.next().await {
         let batch = batch?;
         cx.check_cancelled()?;
         for (key, piece) in partitioner.split(&batch)? {
             parts.write(&key, &piece)?;
         }
-        if let Some(journal) = journal
-            && parts.done.len() > journaled
-        {
-            journaled = parts.done.len();
-            journal.record(parts.checkpoint(false)?)?;
+        rows += batch.num_rows() as u64;
+        let Some(journal) = journal else { continue };
+        let closed = parts.done.len() > journaled;
+        if !closed && parts.bytes() - journaled_bytes < settings.writer.checkpoint_bytes {
+            continue;
         }
+        // Every open part paused: all rows so far are durable. A format that cannot stop
+        // part way makes its durable points as parts close, which for an unpartitioned
+        // output (one part at a time) hold the rows before the next part.
+        let checkpoint = match parts.pause_all()? {
+            Some(paused) => Some(Checkpoint {
+                rows,
+                state: parts.state(paused, parts.sizes),
+            }),
+            None if closed && !partitioner.is_partitioned() => Some(parts.closed_checkpoint()),
+            None => None,
+        };
+        if let Some(checkpoint) = checkpoint {
+            journal.record(checkpoint)?;
+        }
+        journaled = parts.done.len();
+        journaled_bytes = parts.bytes();
     }
     if !partitioner.is_partitioned() && parts.done.is_empty() && parts.open.is_empty() {
         // An empty export still gets one (empty) file that carries the schema.
@@ -538,8 +727,10 @@ pub(crate) async fn write(
         let rows = files.iter().map(|f| f.rows).sum();
         let state = DirectoryState {
             parts: files.clone(),
-            next_part: 0,
+            next_part: Vec::new(),
             sizes: [None, None],
+            open: Vec::new(),
+            clock: 0,
             complete: true,
         };
         journal.record(Checkpoint {

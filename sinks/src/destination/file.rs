@@ -156,6 +156,17 @@ impl<W: Write> HashingWriter<W> {
         }
     }
 
+    /// Hashes and counts on from a file's first `offset` bytes, already hashed by `hasher`.
+    pub(crate) fn resumed(inner: W, hasher: Sha256, offset: u64) -> Self {
+        let out = HashingWriter {
+            inner,
+            hasher: Some(hasher),
+            bytes: ByteCount::default(),
+        };
+        out.bytes.0.store(offset, Ordering::Relaxed);
+        out
+    }
+
     /// Counts as if `offset` bytes had been written already: for a file continued there.
     pub(crate) fn counting_from(inner: W, offset: u64) -> Self {
         let out = Self::counting(inner);
