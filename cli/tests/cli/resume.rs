@@ -687,20 +687,30 @@ mod maxcompute {
         (rt, emu)
     }
 
-    fn export(emu: &MaxComputeEmulator, dir: &Path, sink: &str, extra: &[&str]) -> Command {
+    fn url(emu: &MaxComputeEmulator) -> String {
         let c = emu.config();
-        let url = format!(
+        format!(
             "maxcompute://{}/narrow?endpoint={}&split_rows=2000",
             c.project,
             emu.endpoint()
-        );
+        )
+    }
+
+    /// `arrowport <args>` with the emulator's credentials.
+    fn command(emu: &MaxComputeEmulator, dir: &Path, args: &[&str]) -> Command {
+        let c = emu.config();
         let mut cmd = arrowport();
         cmd.current_dir(dir)
             .env("ALIBABA_CLOUD_ACCESS_KEY_ID", &c.access_id)
             .env("ALIBABA_CLOUD_ACCESS_KEY_SECRET", &c.secret_access_key)
             .env_remove("ALIBABA_CLOUD_SECURITY_TOKEN")
-            .args(["export", &url, sink, "-q"])
-            .args(extra);
+            .args(args);
+        cmd
+    }
+
+    fn export(emu: &MaxComputeEmulator, dir: &Path, sink: &str, extra: &[&str]) -> Command {
+        let mut cmd = command(emu, dir, &["export", &url(emu), sink, "-q"]);
+        cmd.args(extra);
         cmd
     }
 
@@ -757,6 +767,57 @@ mod maxcompute {
         let out = export(&emu, dir.path(), "ref.csv", &[]).output().unwrap();
         assert!(out.status.success(), "{}", stderr(&out));
         assert_same_output(&dir.path().join("ref.csv"), &dir.path().join("out.csv"));
+    }
+
+    /// The secret never appears in a plan, a journal, an output, or anything the CLI prints.
+    #[test]
+    fn secrets_stay_out_of_plans_journals_and_messages() {
+        let (_rt, emu) = emulator();
+        let secret = emu.config().secret_access_key.clone();
+        let dir = tempfile::tempdir().unwrap();
+        let mut printed = Vec::new();
+        let out = command(&emu, dir.path(), &["plan", &url(&emu), "--json", "-v"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        printed.extend([out.stdout, out.stderr]);
+        let journal = dir.path().join("out.csv.journal");
+        let url = url(&emu);
+        let resumable = |sink: &'static str| {
+            let args = [
+                "export",
+                &url,
+                sink,
+                "--resume",
+                "-v",
+                "-o",
+                "checkpoint_bytes=50000",
+            ];
+            command(&emu, dir.path(), &args)
+        };
+        let quiet = |mut cmd: Command| {
+            cmd.stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null());
+            cmd
+        };
+        kill_at(quiet(resumable("out.csv")).spawn().unwrap(), &journal, 2);
+        let out = resumable("out.csv").output().unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        printed.extend([out.stdout, out.stderr]);
+        // A failure's messages too: the sessions of an interrupted export expire.
+        let again = dir.path().join("again.csv.journal");
+        kill_at(quiet(resumable("again.csv")).spawn().unwrap(), &again, 1);
+        emu.faults().expire_sessions();
+        let out = resumable("again.csv").output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+        printed.extend([out.stdout, out.stderr]);
+        for entry in std::fs::read_dir(dir.path()).unwrap() {
+            printed.push(std::fs::read(entry.unwrap().path()).unwrap_or_default());
+        }
+        for text in &printed {
+            let text = String::from_utf8_lossy(text);
+            assert!(!text.contains(&secret), "a secret leaked: {text}");
+        }
     }
 
     #[test]
