@@ -4,5 +4,6 @@
 pub mod collect;
 pub mod http;
 pub mod maxcompute;
+mod routed;
 pub mod sink_conformance;
 pub mod vikingdb;

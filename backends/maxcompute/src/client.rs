@@ -406,7 +406,7 @@ impl Client {
         cx: &Context,
     ) -> Result<UploadInfo> {
         let req = self.create_upload_request(table, target);
-        UploadInfo::parse(&self.call(&req, cx).await?)
+        self.call(&req, cx, UploadInfo::parse).await
     }
 
     /// An upload session's status and the blocks the server holds.
@@ -418,11 +418,9 @@ impl Client {
         cx: &Context,
     ) -> Result<UploadInfo> {
         let req = self.upload_request(Method::GET, table, partition, id);
-        let body = self
-            .call(&req, cx)
+        self.call(&req, cx, UploadInfo::parse)
             .await
-            .map_err(|e| e.with_context("upload_id", id))?;
-        UploadInfo::parse(&body)
+            .map_err(|e| e.with_context("upload_id", id))
     }
 
     /// Uploads one block, retried as a whole on temporary failures (a re-PUT of the same id
@@ -434,7 +432,7 @@ impl Client {
         cx: &Context,
     ) -> Result<()> {
         let req = self.block_request(table, block);
-        self.call(&req, cx).await.map(|_| ()).map_err(|e| {
+        self.call(&req, cx, |_| Ok(())).await.map_err(|e| {
             e.with_context("upload_id", block.upload_id)
                 .with_context("block_id", block.block_id)
         })
@@ -465,11 +463,9 @@ impl Client {
 
     /// The table's schema and facts.
     pub async fn table(&self, table: &str, cx: &Context) -> Result<TableMeta> {
-        let body = self
-            .call(&self.table_request(table), cx)
+        self.call(&self.table_request(table), cx, TableMeta::parse)
             .await
-            .map_err(|e| e.with_context("table", format!("{}.{table}", self.project)))?;
-        TableMeta::parse(&body)
+            .map_err(|e| e.with_context("table", format!("{}.{table}", self.project)))
     }
 
     /// Every table whose name starts with `prefix`, following the listing's markers.
@@ -481,10 +477,8 @@ impl Client {
         let mut out = Vec::new();
         let mut marker = String::new();
         loop {
-            let body = self
-                .call(&self.list_tables_request(prefix, &marker), cx)
-                .await?;
-            let page = meta::TablePage::parse(&body)?;
+            let req = self.list_tables_request(prefix, &marker);
+            let page = self.call(&req, cx, meta::TablePage::parse).await?;
             out.extend(page.tables);
             match page.marker {
                 Some(next) if next != marker => marker = next,
@@ -504,7 +498,7 @@ impl Client {
         let mut marker = String::new();
         loop {
             let req = self.list_partitions_request(table, prefix, &marker);
-            let page = meta::PartitionPage::parse(&self.call(&req, cx).await?)?;
+            let page = self.call(&req, cx, meta::PartitionPage::parse).await?;
             out.extend(page.partitions);
             match page.marker {
                 Some(next) if next != marker => marker = next,
@@ -520,8 +514,9 @@ impl Client {
         spec: &PartitionSpec,
         cx: &Context,
     ) -> Result<Option<PartitionMeta>> {
-        match self.call(&self.partition_request(table, spec), cx).await {
-            Ok(body) => PartitionMeta::parse(&body).map(Some),
+        let req = self.partition_request(table, spec);
+        match self.call(&req, cx, PartitionMeta::parse).await {
+            Ok(partition) => Ok(Some(partition)),
             Err(e) if e.kind() == arrowport_core::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e),
         }
@@ -532,10 +527,12 @@ impl Client {
     pub async fn tunnel_endpoint(&self, cx: &Context) -> Result<Url> {
         self.tunnel
             .get_or_try_init(|| async {
-                let body = self
-                    .call_at(&self.tunnel_service_request(), &self.meta, cx)
+                let req = self.tunnel_service_request();
+                let host = self
+                    .call_at(&req, &self.meta, cx, |body| {
+                        Ok(String::from_utf8_lossy(body).trim().to_string())
+                    })
                     .await?;
-                let host = String::from_utf8_lossy(&body).trim().to_string();
                 let url = if host.contains("://") {
                     host.clone()
                 } else {
@@ -563,7 +560,7 @@ impl Client {
         cx: &Context,
     ) -> Result<SessionInfo> {
         let req = self.create_download_request(table, partition);
-        SessionInfo::parse(&self.call(&req, cx).await?)
+        self.call(&req, cx, SessionInfo::parse).await
     }
 
     /// A session's status, count and schema.
@@ -575,11 +572,9 @@ impl Client {
         cx: &Context,
     ) -> Result<SessionInfo> {
         let req = self.download_status_request(table, partition, id);
-        let body = self
-            .call(&req, cx)
+        self.call(&req, cx, SessionInfo::parse)
             .await
-            .map_err(|e| e.with_context("download_id", id))?;
-        SessionInfo::parse(&body)
+            .map_err(|e| e.with_context("download_id", id))
     }
 
     /// One attempt at a row range, the response streaming. The caller retries, resuming after
@@ -596,19 +591,38 @@ impl Client {
             .map_err(|e| e.with_context("download_id", rows.download_id))
     }
 
-    /// Sends a control request with retries and returns its body.
-    async fn call(&self, req: &Request, cx: &Context) -> Result<Bytes> {
+    /// Sends a control request with retries and reads its body with `parse`.
+    async fn call<T>(
+        &self,
+        req: &Request,
+        cx: &Context,
+        parse: impl Fn(&[u8]) -> Result<T>,
+    ) -> Result<T> {
         let endpoint = self.endpoint(req.service, cx).await?;
-        self.call_at(req, &endpoint, cx).await
+        self.call_at(req, &endpoint, cx, parse).await
     }
 
-    async fn call_at(&self, req: &Request, endpoint: &Url, cx: &Context) -> Result<Bytes> {
+    /// [`Self::call`] at `endpoint`. An answer cut short or unreadable names the request id it
+    /// came with.
+    async fn call_at<T>(
+        &self,
+        req: &Request,
+        endpoint: &Url,
+        cx: &Context,
+        parse: impl Fn(&[u8]) -> Result<T>,
+    ) -> Result<T> {
         retry(cx, |_| async {
             let response = self.send(req, endpoint).await?;
-            response
+            let request_id = request_id(response.headers());
+            let with_id = |e: Error| match &request_id {
+                Some(id) => e.with_context("request_id", id),
+                None => e,
+            };
+            let body = response
                 .bytes()
                 .await
-                .map_err(|e| transport_error(&what(req), e))
+                .map_err(|e| with_id(transport_error(&what(req), e)))?;
+            parse(&body).map_err(with_id)
         })
         .await
     }
@@ -652,11 +666,7 @@ impl Client {
     async fn failure(&self, req: &Request, response: reqwest::Response) -> Error {
         let status: StatusCode = response.status();
         let wait = retry_after(response.headers());
-        let request_id = response
-            .headers()
-            .get("x-odps-request-id")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
+        let request_id = request_id(response.headers());
         let mut body = Vec::new();
         let mut response = response;
         while let Ok(Some(chunk)) = response.chunk().await {
@@ -671,6 +681,15 @@ impl Client {
             _ => err,
         }
     }
+}
+
+/// The `x-odps-request-id` both services put on every answer.
+fn request_id(headers: &reqwest::header::HeaderMap) -> Option<String> {
+    headers
+        .get("x-odps-request-id")?
+        .to_str()
+        .ok()
+        .map(str::to_string)
 }
 
 /// `maxcompute: GET tables/t?downloads` — what a message calls a request.

@@ -181,25 +181,51 @@ impl ApiClient {
             request = request.header(*name, value);
         }
         let what = format!("{NAME}: {action}");
+        // The server may have acted on a request it received; repeating a create could start
+        // a second task.
+        let not_repeated = |err: Error| match repeat {
+            Repeat::OnlyIfNotReceived => err
+                .permanent()
+                .with_context("note", "not repeated: the request may have taken effect"),
+            Repeat::Safe => err,
+        };
         let response = request.send().await.map_err(|e| {
             let received = !e.is_connect();
             let err = transport_error(&what, e);
-            if received && repeat == Repeat::OnlyIfNotReceived {
-                // The server may have acted on it; repeating could start a second task.
-                err.permanent()
-                    .with_context("note", "not repeated: the request may have taken effect")
-            } else {
-                err
-            }
+            if received { not_repeated(err) } else { err }
         })?;
         let status = response.status();
         let wait = retry_after(response.headers());
+        let log_id = response
+            .headers()
+            .get("X-Tt-Logid")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         let bytes = response
             .bytes()
             .await
-            .map_err(|e| transport_error(&what, e))?;
-        let envelope: Value = match serde_json::from_slice(&bytes) {
-            Ok(v) => v,
+            .map_err(|e| not_repeated(transport_error(&what, e)))?;
+        let mut err = match serde_json::from_slice::<Value>(&bytes) {
+            Ok(envelope) => {
+                let code = envelope.get("code").and_then(Value::as_i64).unwrap_or(0);
+                if status.is_success() && code == 0 {
+                    return Ok(envelope.get("data").cloned().unwrap_or(Value::Null));
+                }
+                api_error(
+                    if code == 0 { -1 } else { code },
+                    envelope
+                        .get("message")
+                        .and_then(Value::as_str)
+                        .unwrap_or("no message"),
+                    envelope
+                        .get("request_id")
+                        .and_then(Value::as_str)
+                        .or(log_id.as_deref()),
+                    status,
+                    action,
+                )
+            }
+            // A gateway's answer, or one cut short: the status says what it was.
             Err(_) => {
                 let (kind, temporary) = status_kind(status);
                 let text = String::from_utf8_lossy(&bytes[..bytes.len().min(200)]).into_owned();
@@ -210,30 +236,21 @@ impl ApiClient {
                         kind
                     },
                     format!("{what} answered HTTP {status} with a body that is not JSON: {text}"),
-                );
-                return Err(if temporary { err.temporary() } else { err });
+                )
+                .with_context("plugin", NAME)
+                .with_context("http_status", status.as_u16());
+                let err = match &log_id {
+                    Some(id) => err.with_context("request_id", id),
+                    None => err,
+                };
+                if temporary { err.temporary() } else { err }
             }
         };
-        let code = envelope.get("code").and_then(Value::as_i64).unwrap_or(0);
-        if status.is_success() && code == 0 {
-            return Ok(envelope.get("data").cloned().unwrap_or(Value::Null));
-        }
-        let code = if code == 0 { -1 } else { code };
-        let mut err = api_error(
-            code,
-            envelope
-                .get("message")
-                .and_then(Value::as_str)
-                .unwrap_or("no message"),
-            envelope.get("request_id").and_then(Value::as_str),
-            status,
-            action,
-        );
         if let Some(wait) = wait {
             err = err.with_retry_after(wait);
         }
         if repeat == Repeat::OnlyIfNotReceived && err.kind() != ErrorKind::RateLimited {
-            // Only a quota rejection says for sure that no task was created.
+            // Only a rate-limit rejection says for sure that no task was created.
             err = err.permanent();
         }
         Err(err)

@@ -43,9 +43,11 @@ pub(crate) async fn run(
         name: "listing".into(),
         detail: Some(format!("tos://{bucket}/{prefix}")),
     });
+    // The task is paid for: a failed listing names it, so that a re-run can attach to it.
     let (objects, skipped): (Vec<_>, Vec<_>) = tos
         .list(&bucket, &prefix, cx)
-        .await?
+        .await
+        .map_err(|e| e.with_context("task_id", &task.task_id))?
         .into_iter()
         .partition(|o| is_data_object(o, file_type));
     // Markers (`_SUCCESS`, hidden files, directory placeholders) are expected; anything else

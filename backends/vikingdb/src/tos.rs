@@ -76,11 +76,16 @@ impl TosClient {
                 let response = self
                     .send(Method::GET, bucket, None, &query, None, "list objects")
                     .await?;
+                let request_id = header(response.headers(), "x-tos-request-id");
+                let with_id = |e: Error| match &request_id {
+                    Some(id) => e.with_context("request_id", id),
+                    None => e,
+                };
                 let bytes = response
                     .bytes()
                     .await
-                    .map_err(|e| transport_error("TOS list objects", e))?;
-                Page::parse(&bytes)
+                    .map_err(|e| with_id(transport_error("TOS list objects", e)))?;
+                Page::parse(&bytes).map_err(with_id)
             })
             .await
             .map_err(|e| {
@@ -252,11 +257,7 @@ impl TosClient {
         if status.is_success() {
             return Ok(response);
         }
-        let request_id = response
-            .headers()
-            .get("x-tos-request-id")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
+        let request_id = header(response.headers(), "x-tos-request-id");
         let wait = retry_after(response.headers());
         let body: Value = if method == Method::HEAD {
             Value::Null
@@ -371,6 +372,10 @@ impl ObjectInfo {
             }),
         })
     }
+}
+
+fn header(headers: &reqwest::header::HeaderMap, name: &str) -> Option<String> {
+    headers.get(name)?.to_str().ok().map(str::to_owned)
 }
 
 fn crc_header(headers: &reqwest::header::HeaderMap) -> Option<u64> {

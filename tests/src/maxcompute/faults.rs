@@ -1,13 +1,28 @@
-//! Failures a test scripts at run time. Every setter replaces what was set before; counted
-//! faults are used up one request at a time. The download faults apply to data requests
-//! (`GET ?data`) only, so sessions can still be created and reloaded around them; the upload
-//! faults to block uploads (`block_errors`) and commits (`commit_conflicts`).
+//! Failures a test scripts at run time. Every setter replaces what was set before (routed
+//! faults: for that route); counted faults are used up one request at a time. The download
+//! faults apply to data requests (`GET ?data`) only, so sessions can still be created and
+//! reloaded around them; the upload faults to block uploads (`block_errors`, the block
+//! faults, [`Route::Upload`]) and commits (`commit_conflicts`).
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
 use super::lock;
+use crate::http::Wire;
+use crate::routed::Routed;
+
+/// Which answers a routed fault ([`Faults::wire`], [`Faults::http_errors`]) hits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    /// Every meta API request.
+    Meta,
+    /// Tunnel data requests (`GET ?data`).
+    Download,
+    /// Tunnel block uploads (`PUT ?uploadid=&blockid=`); a block spoiled on the way back was
+    /// stored all the same.
+    Upload,
+}
 
 /// Scriptable failures, shared with the request handlers. All methods take `&self` and may be
 /// called from any thread while requests are in flight.
@@ -27,6 +42,10 @@ pub struct Faults {
     meta_server_errors: AtomicU32,
     block_errors: AtomicU32,
     commit_conflicts: AtomicU32,
+    wire: Routed<Route, Wire>,
+    http_errors: Routed<Route, (u16, Option<u64>)>,
+    corrupt_blocks: AtomicU32,
+    truncate_blocks: AtomicU32,
 }
 
 impl Faults {
@@ -90,6 +109,52 @@ impl Faults {
         self.commit_conflicts.store(n, Ordering::SeqCst);
     }
 
+    /// The next `n` answers on `route` arrive spoiled as `wire` says.
+    pub fn wire(&self, route: Route, wire: Wire, n: u32) {
+        self.wire.set(route, wire, n);
+    }
+
+    /// The next `n` requests on `route` answer HTTP `status` in the service's own error shape
+    /// (XML on the meta API, JSON on the tunnel) with the code the status stands for
+    /// (`SignatureNotMatch` for 401, `FlowExceeded` for 429, `ServiceUnavailable` for 502 to
+    /// 504, …), and `Retry-After: secs` when given. Nothing is done on the server.
+    pub fn http_errors(&self, route: Route, status: u16, retry_after: Option<u64>, n: u32) {
+        self.http_errors.set(route, (status, retry_after), n);
+    }
+
+    /// The next `n` block uploads arrive with one bit flipped in the middle of their body, as
+    /// a corrupting link delivers them: the tunnel refuses them as `CorruptedDataStream`.
+    pub fn corrupt_blocks(&self, n: u32) {
+        self.corrupt_blocks.store(n, Ordering::SeqCst);
+    }
+
+    /// The next `n` block uploads arrive with only the first half of their body, framed as
+    /// if it were all of it: the tunnel refuses them as `CorruptedDataStream`.
+    pub fn truncate_blocks(&self, n: u32) {
+        self.truncate_blocks.store(n, Ordering::SeqCst);
+    }
+
+    pub(crate) fn take_wire(&self, at: Route) -> Option<Wire> {
+        self.wire.take(|r| *r == at)
+    }
+
+    pub(crate) fn take_http_error(&self, at: Route) -> Option<(u16, Option<u64>)> {
+        self.http_errors.take(|r| *r == at)
+    }
+
+    /// A block body as the link delivers it: flipped or cut by the block faults.
+    pub(crate) fn damage_block(&self, body: &bytes::Bytes) -> bytes::Bytes {
+        if take(&self.truncate_blocks) {
+            return body.slice(..body.len() / 2);
+        }
+        if take(&self.corrupt_blocks) && !body.is_empty() {
+            let mut flipped = body.to_vec();
+            flipped[body.len() / 2] ^= 1;
+            return flipped.into();
+        }
+        body.clone()
+    }
+
     pub(crate) fn take_block_error(&self) -> bool {
         take(&self.block_errors)
     }
@@ -149,9 +214,46 @@ impl Faults {
     }
 }
 
+/// The error code a scripted HTTP `status` answers with, on either service.
+pub(crate) fn error_code(status: u16) -> &'static str {
+    match status {
+        400 => "InvalidArgument",
+        401 => "SignatureNotMatch",
+        403 => "NoPermission",
+        404 => "NoSuchObject",
+        409 => "StatusConflict",
+        429 => "FlowExceeded",
+        502..=504 => "ServiceUnavailable",
+        _ => "InternalServerError",
+    }
+}
+
 /// Uses up one of a counted fault, if any is left.
 fn take(counter: &AtomicU32) -> bool {
     counter
         .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
         .is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routed_and_block_faults_are_used_up_one_at_a_time() {
+        let faults = Faults::default();
+        faults.wire(Route::Upload, Wire::Reset, 1);
+        assert_eq!(faults.take_wire(Route::Download), None);
+        assert_eq!(faults.take_wire(Route::Upload), Some(Wire::Reset));
+        assert_eq!(faults.take_wire(Route::Upload), None);
+        faults.http_errors(Route::Meta, 429, Some(1), 1);
+        assert_eq!(faults.take_http_error(Route::Meta), Some((429, Some(1))));
+        assert_eq!(faults.take_http_error(Route::Meta), None);
+        let block = bytes::Bytes::from_static(b"abcd");
+        faults.truncate_blocks(1);
+        faults.corrupt_blocks(1);
+        assert_eq!(&faults.damage_block(&block)[..], b"ab");
+        assert_eq!(&faults.damage_block(&block)[..], b"abbd");
+        assert_eq!(faults.damage_block(&block), block);
+    }
 }

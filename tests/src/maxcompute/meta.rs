@@ -6,16 +6,17 @@ use std::sync::Arc;
 
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
-use hyper::header::CONTENT_TYPE;
+use hyper::header::{CONTENT_TYPE, RETRY_AFTER};
 use hyper::http::request::Parts;
 use hyper::{Method, Request, Response};
 use serde_json::{Value, json};
 
 use super::auth::{Received, Rejection, decode, query_map};
+use super::faults::{Route, error_code};
 use super::instances::{self, Action};
 use super::tables::{Section, TableDef, parse_spec};
 use super::{RecordedRequest, Service, Shared};
-use crate::http::{Body, full};
+use crate::http::{Body, full, spoil};
 
 /// The meta API's path on its listener, part of the endpoint users configure.
 pub(crate) const PREFIX: &str = "/api";
@@ -39,7 +40,23 @@ pub(crate) async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Respo
         .map(|b| b.to_bytes())
         .unwrap_or_default();
     let request_id = shared.request_id();
-    let mut response = answer(&shared, &parts, &body, &request_id);
+    let mut response = match shared.faults.take_http_error(Route::Meta) {
+        Some((status, retry_after)) => {
+            let mut response = error(
+                status,
+                error_code(status),
+                "scripted (emulator fault)",
+                &request_id,
+            );
+            if let Some(secs) = retry_after {
+                response
+                    .headers_mut()
+                    .insert(RETRY_AFTER, secs.to_string().parse().expect("ASCII"));
+            }
+            response
+        }
+        None => answer(&shared, &parts, &body, &request_id),
+    };
     response
         .headers_mut()
         .insert("x-odps-request-id", request_id.parse().expect("ASCII"));
@@ -52,7 +69,10 @@ pub(crate) async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Respo
         content_encoding: super::tunnel::header(&parts, "content-encoding"),
         status: response.status().as_u16(),
     });
-    response
+    match shared.faults.take_wire(Route::Meta) {
+        Some(wire) => spoil(response, wire).await,
+        None => response,
+    }
 }
 
 fn answer(shared: &Shared, parts: &Parts, body: &[u8], request_id: &str) -> Response<Body> {

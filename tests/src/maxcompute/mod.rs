@@ -41,7 +41,7 @@ use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 
 use self::auth::Verifier;
-pub use self::faults::Faults;
+pub use self::faults::{Faults, Route};
 use self::tables::TableDef;
 use self::tunnel::Sessions;
 pub use self::upload::UploadSummary;

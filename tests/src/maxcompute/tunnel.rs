@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
-use hyper::header::{CONTENT_ENCODING, CONTENT_TYPE};
+use hyper::header::{CONTENT_ENCODING, CONTENT_TYPE, RETRY_AFTER};
 use hyper::http::request::Parts;
 use hyper::{Method, Request, Response};
 use serde_json::{Value, json};
@@ -18,9 +18,10 @@ use serde_json::{Value, json};
 use super::auth::{Received, Rejection, decode, query_map};
 use super::body::{self, Download};
 use super::compress::Encoding;
+use super::faults::{Route, error_code};
 use super::tables::{Section, Snapshot, TableDef, parse_spec};
 use super::{RecordedRequest, Service, Shared, lock, upload};
-use crate::http::{Body, full};
+use crate::http::{Body, full, spoil};
 
 type Query = std::collections::BTreeMap<String, String>;
 
@@ -56,9 +57,16 @@ pub(crate) async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Respo
     // Only block uploads carry a body; a body cut short is an incomplete block.
     let body = body.collect().await.map(|b| b.to_bytes());
     let request_id = shared.request_id();
-    let answered = match &body {
-        Ok(bytes) => answer(&shared, &parts, bytes),
-        Err(e) => Err(Failure(
+    let route = route(&parts);
+    let scripted = route.and_then(|r| shared.faults.take_http_error(r));
+    let answered = match (&body, scripted) {
+        (_, Some((status, _))) => Err(Failure(
+            status,
+            error_code(status),
+            "scripted (emulator fault)".into(),
+        )),
+        (Ok(bytes), None) => answer(&shared, &parts, bytes),
+        (Err(e), None) => Err(Failure(
             400,
             "IncompleteBody",
             format!("the request body was cut: {e}"),
@@ -72,6 +80,11 @@ pub(crate) async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Respo
             .body(full(body.to_string()))
             .expect("a valid response")
     });
+    if let Some((_, Some(secs))) = scripted {
+        response
+            .headers_mut()
+            .insert(RETRY_AFTER, secs.to_string().parse().expect("ASCII"));
+    }
     response
         .headers_mut()
         .insert("x-odps-request-id", request_id.parse().expect("ASCII"));
@@ -84,7 +97,20 @@ pub(crate) async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Respo
         content_encoding: header(&parts, "content-encoding"),
         status: response.status().as_u16(),
     });
-    response
+    match route.and_then(|r| shared.faults.take_wire(r)) {
+        Some(wire) => spoil(response, wire).await,
+        None => response,
+    }
+}
+
+/// The route of a data request or a block upload, whose answers routed faults spoil.
+fn route(parts: &Parts) -> Option<Route> {
+    let query = query_map(parts.uri.query().unwrap_or_default());
+    match parts.method {
+        Method::GET if query.contains_key("data") => Some(Route::Download),
+        Method::PUT if query.contains_key("uploadid") => Some(Route::Upload),
+        _ => None,
+    }
 }
 
 pub(crate) fn header(parts: &Parts, name: &str) -> Option<String> {

@@ -174,7 +174,8 @@ pub(crate) fn put_block(
             format!("internal server error storing block {block} (emulator fault)"),
         ));
     }
-    let raw = decompress(body, content_encoding)?;
+    let body = shared.faults.damage_block(body);
+    let raw = decompress(&body, content_encoding)?;
     let batches = if query.contains_key("arrow") {
         decode_arrow(table, &raw)?
     } else {

@@ -13,7 +13,7 @@ use futures::FutureExt;
 use futures::future::{BoxFuture, Shared as SharedFuture};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
-use hyper::header::CONTENT_TYPE;
+use hyper::header::{CONTENT_TYPE, RETRY_AFTER};
 use hyper::http::request::Parts;
 use hyper::{Method, Request, Response};
 use serde_json::{Map, Value, json};
@@ -21,9 +21,10 @@ use serde_json::{Map, Value, json};
 use super::auth::{Received, query_pairs};
 use super::collection::{collection_info, index_info, index_name};
 use super::export::{self, FileType, Job};
+use super::faults::Route;
 use super::filter::Filter;
 use super::{RecordedRequest, Service, Shared, clock, lock};
-use crate::http::{Body, full};
+use crate::http::{Body, full, spoil};
 
 /// A failed call: the V1 error code, its HTTP status and a message.
 #[derive(Debug)]
@@ -139,9 +140,16 @@ struct Task {
     /// Whether the files are in the bucket.
     published: bool,
     cancel: Arc<AtomicBool>,
+    /// The fault generation it was created in; an older one than the current means expired.
+    generation: u64,
 }
 
 impl Task {
+    /// Whether this is task `id`, and not forgotten (`expire_tasks`).
+    fn is(&self, id: &str, shared: &Shared) -> bool {
+        self.id == id && self.generation == shared.faults.task_generation()
+    }
+
     /// The status the next poll moves to.
     fn next(&self, polls: u32) -> Status {
         let run = |n: u32| match (n <= polls, &self.fail) {
@@ -209,12 +217,40 @@ pub(crate) async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Respo
     }
     let (parts, body) = req.into_parts();
     let request_id = shared.request_id();
-    let answer = match body.collect().await {
-        Ok(body) => answer(&shared, &parts, &body.to_bytes()).await,
-        Err(e) => Err(ApiError::invalid(format!(
-            "cannot read the request body: {e}"
-        ))),
+    let action = parts.uri.path().strip_prefix("/api/").unwrap_or_default();
+    let route = |r: &Route| r.hits_api(action);
+    let body = body.collect().await;
+    let mut response = match shared.faults.take_http_error(route) {
+        Some((status, retry_after)) => gateway_error(status, retry_after),
+        None => match body {
+            Ok(body) => envelope(&request_id, answer(&shared, &parts, &body.to_bytes()).await),
+            Err(e) => envelope(
+                &request_id,
+                Err(ApiError::invalid(format!(
+                    "cannot read the request body: {e}"
+                ))),
+            ),
+        },
     };
+    response
+        .headers_mut()
+        .insert("X-Tt-Logid", request_id.parse().expect("ASCII"));
+    shared.record(RecordedRequest {
+        service: Service::Api,
+        method: parts.method.to_string(),
+        path: parts.uri.path().to_string(),
+        query: parts.uri.query().unwrap_or_default().to_string(),
+        range: None,
+        status: response.status().as_u16(),
+    });
+    match shared.faults.take_wire(route) {
+        Some(wire) => spoil(response, wire).await,
+        None => response,
+    }
+}
+
+/// An answer in the V1 envelope.
+fn envelope(request_id: &str, answer: Result<Value, ApiError>) -> Response<Body> {
     let (status, envelope) = match answer {
         Ok(data) => (
             200,
@@ -225,20 +261,28 @@ pub(crate) async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Respo
             json!({"code": e.code, "message": e.message, "request_id": request_id}),
         ),
     };
-    shared.record(RecordedRequest {
-        service: Service::Api,
-        method: parts.method.to_string(),
-        path: parts.uri.path().to_string(),
-        query: parts.uri.query().unwrap_or_default().to_string(),
-        range: None,
-        status,
-    });
     Response::builder()
         .status(status)
         .header(CONTENT_TYPE, "application/json")
-        .header("X-Tt-Logid", &request_id)
         .body(full(envelope.to_string()))
         .expect("a valid response")
+}
+
+/// The plain-text error of the gateway in front of the API (no V1 envelope).
+fn gateway_error(status: u16, retry_after: Option<u64>) -> Response<Body> {
+    let reason = hyper::StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("Error");
+    let mut builder = Response::builder()
+        .status(status)
+        .header(CONTENT_TYPE, "text/plain");
+    if let Some(secs) = retry_after {
+        builder = builder.header(RETRY_AFTER, secs);
+    }
+    builder
+        .body(full(format!("{status} {reason} (emulator fault)")))
+        .expect("a valid status")
 }
 
 async fn answer(shared: &Arc<Shared>, parts: &Parts, body: &Bytes) -> Result<Value, ApiError> {
@@ -286,6 +330,7 @@ async fn answer(shared: &Arc<Shared>, parts: &Parts, body: &Bytes) -> Result<Val
             let total = shared.config.rows;
             Ok(lock(&shared.tasks.tasks)
                 .iter()
+                .filter(|t| t.generation == shared.faults.task_generation())
                 .map(|t| t.json(total))
                 .collect())
         }
@@ -295,7 +340,7 @@ async fn answer(shared: &Arc<Shared>, parts: &Parts, body: &Bytes) -> Result<Val
             let mut tasks = lock(&shared.tasks.tasks);
             let at = tasks
                 .iter()
-                .position(|t| t.id == id)
+                .position(|t| t.is(&id, shared))
                 .ok_or_else(|| ApiError::no_task(&id))?;
             tasks.remove(at).cancel.store(true, Ordering::Relaxed);
             Ok(Value::Null)
@@ -479,6 +524,7 @@ async fn create(shared: &Arc<Shared>, body: Map<String, Value>) -> Result<Value,
         export,
         published: false,
         cancel,
+        generation: shared.faults.task_generation(),
     });
     Ok(json!({"task_id": id}))
 }
@@ -490,7 +536,7 @@ async fn info(shared: &Arc<Shared>, body: Map<String, Value>) -> Result<Value, A
         let mut tasks = lock(&shared.tasks.tasks);
         let task = tasks
             .iter_mut()
-            .find(|t| t.id == id)
+            .find(|t| t.is(&id, shared))
             .ok_or_else(|| ApiError::no_task(&id))?;
         let next = task.next(polls);
         match (&task.export, next) {
@@ -506,7 +552,7 @@ async fn info(shared: &Arc<Shared>, body: Map<String, Value>) -> Result<Value, A
     let mut tasks = lock(&shared.tasks.tasks);
     let task = tasks
         .iter_mut()
-        .find(|t| t.id == id)
+        .find(|t| t.is(&id, shared))
         .ok_or_else(|| ApiError::no_task(&id))?;
     // A concurrent poll may have got here first.
     if !task.published && task.status != Status::Fail {
@@ -543,7 +589,7 @@ fn update(shared: &Shared, body: Map<String, Value>) -> Result<Value, ApiError> 
     let mut tasks = lock(&shared.tasks.tasks);
     let task = tasks
         .iter_mut()
-        .find(|t| t.id == id)
+        .find(|t| t.is(&id, shared))
         .ok_or_else(|| ApiError::no_task(&id))?;
     if task.status != Status::Confirm {
         // 1000006 `OperationNotAllowedException`: right request, wrong moment.

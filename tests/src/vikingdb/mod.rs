@@ -29,7 +29,7 @@ use arrowport_datagen::{Config as DatagenConfig, Profile, generate_batch, schema
 
 use self::api::Tasks;
 use self::auth::{Scheme, Verifier};
-pub use self::faults::Faults;
+pub use self::faults::{Faults, Route};
 use self::tos::Bucket;
 use crate::http::HttpServer;
 

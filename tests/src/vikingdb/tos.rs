@@ -13,6 +13,7 @@ use http_body_util::{BodyExt, StreamBody};
 use hyper::body::{Frame, Incoming};
 use hyper::header::{
     ACCEPT_RANGES, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, ETAG, HOST, LAST_MODIFIED, RANGE,
+    RETRY_AFTER,
 };
 use hyper::http::response::Builder;
 use hyper::{Method, Request, Response};
@@ -20,8 +21,9 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use super::auth::{Received, Rejection, decode, encode, query_pairs};
+use super::faults::Route;
 use super::{RecordedRequest, Service, Shared, clock, lock};
-use crate::http::{Body, BoxError, empty, full};
+use crate::http::{Body, BoxError, empty, full, spoil};
 
 /// TOS's `HashCrc64ecma`: CRC-64/XZ (the tos SDK's crcmod parameters, see the vectors).
 const CRC64: Crc<u64> = Crc::<u64>::new(&CRC_64_XZ);
@@ -177,14 +179,17 @@ pub(crate) async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Respo
         .headers
         .get(RANGE)
         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
-    let mut response = match body.collect().await {
+    let (route, mut response) = match body.collect().await {
         Ok(body) => answer(&shared, &parts, &body.to_bytes(), range.as_deref()),
-        Err(e) => error(
-            400,
-            "InvalidRequest",
-            &format!("cannot read the body: {e}"),
-            "",
-            head,
+        Err(e) => (
+            None,
+            error(
+                400,
+                "InvalidRequest",
+                &format!("cannot read the body: {e}"),
+                "",
+                head,
+            ),
         ),
     };
     let headers = response.headers_mut();
@@ -198,15 +203,19 @@ pub(crate) async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Respo
         range,
         status: response.status().as_u16(),
     });
-    response
+    match route.and_then(|at| shared.faults.take_wire(|r| *r == at)) {
+        Some(wire) => spoil(response, wire).await,
+        None => response,
+    }
 }
 
+/// The answer, and its route when it is a listing or a GetObject (routed faults spoil those).
 fn answer(
     shared: &Shared,
     parts: &hyper::http::request::Parts,
     body: &Bytes,
     range: Option<&str>,
-) -> Response<Body> {
+) -> (Option<Route>, Response<Body>) {
     let head = parts.method == Method::HEAD;
     let (path, query) = (parts.uri.path(), parts.uri.query().unwrap_or_default());
     let received = Received {
@@ -222,7 +231,7 @@ fn answer(
             Rejection::UnknownKey(_) => "InvalidAccessKeyId",
             Rejection::Mismatch(_) => "SignatureDoesNotMatch",
         };
-        return error(403, code, rejection.message(), path, head);
+        return (None, error(403, code, rejection.message(), path, head));
     }
     let bucket = &shared.config.bucket;
     let host = parts
@@ -241,25 +250,51 @@ fn answer(
         &path[1..]
     };
     let Ok(key) = String::from_utf8(decode(raw_key, false)) else {
-        return error(400, "InvalidObjectName", "the key is not UTF-8", path, head);
+        return (
+            None,
+            error(400, "InvalidObjectName", "the key is not UTF-8", path, head),
+        );
     };
-    match (&parts.method, key.is_empty()) {
-        (&Method::GET, true) => list(shared, query, path),
-        (&Method::HEAD, true) => Response::builder()
-            .header("x-tos-bucket-region", shared.config.tos_region.as_str())
-            .header("x-tos-storage-class", "STANDARD")
-            .body(empty())
-            .expect("a valid response"),
-        (&Method::GET, false) => get(shared, &key, range, path),
-        (&Method::HEAD, false) => head_object(shared, &key, path),
-        (method, _) => error(
-            405,
-            "MethodNotAllowed",
-            &format!("the emulator does not take {method} requests"),
-            path,
-            head,
-        ),
+    let route = match (&parts.method, key.is_empty()) {
+        (&Method::GET, true) => Route::TosList,
+        (&Method::GET, false) => Route::TosGet,
+        (&Method::HEAD, true) => {
+            let response = Response::builder()
+                .header("x-tos-bucket-region", shared.config.tos_region.as_str())
+                .header("x-tos-storage-class", "STANDARD")
+                .body(empty())
+                .expect("a valid response");
+            return (None, response);
+        }
+        (&Method::HEAD, false) => return (None, head_object(shared, &key, path)),
+        (method, _) => {
+            let message = format!("the emulator does not take {method} requests");
+            return (None, error(405, "MethodNotAllowed", &message, path, head));
+        }
+    };
+    let response = match shared.faults.take_http_error(|r| *r == route) {
+        Some((status, retry_after)) => scripted_error(status, retry_after, path),
+        None if route == Route::TosList => list(shared, query, path),
+        None => get(shared, &key, range, path),
+    };
+    (Some(route), response)
+}
+
+/// An error [`Faults::http_errors`](super::Faults::http_errors) scripted, as TOS words it.
+fn scripted_error(status: u16, retry_after: Option<u64>, resource: &str) -> Response<Body> {
+    let code = match status {
+        403 => "SignatureDoesNotMatch",
+        429 => "TooManyRequests",
+        503 => "ServiceUnavailable",
+        _ => "InternalError",
+    };
+    let mut response = error(status, code, "scripted (emulator fault)", resource, false);
+    if let Some(secs) = retry_after {
+        response
+            .headers_mut()
+            .insert(RETRY_AFTER, secs.to_string().parse().expect("ASCII"));
     }
+    response
 }
 
 fn list(shared: &Shared, query: &str, resource: &str) -> Response<Body> {
@@ -332,7 +367,7 @@ fn list(shared: &Shared, query: &str, resource: &str) -> Response<Body> {
         }
     };
     let owner = param("fetch-owner") == "true";
-    let wrong_crc = shared.faults.crc_is_wrong();
+    let wrong_crc = shared.faults.crc_is_wrong() || shared.faults.take_wrong_listed_crc();
     let mut contents = Vec::new();
     let mut prefixes = Vec::new();
     for entry in &page.entries {
@@ -467,6 +502,13 @@ fn get(shared: &Shared, key: &str, range: Option<&str>, resource: &str) -> Respo
             );
             return answer;
         }
+    };
+    let body = if shared.faults.take_corrupt_read() && !body.is_empty() {
+        let mut flipped = body.to_vec();
+        flipped[0] ^= 1;
+        Bytes::from(flipped)
+    } else {
+        body
     };
     let cut = shared
         .faults
