@@ -147,6 +147,8 @@ struct Fetched {
     compression: Compression,
     /// Why the body stopped early, if it did.
     cut: Option<Error>,
+    /// The answer's `x-odps-request-id`, for the errors its body causes.
+    request_id: Option<String>,
 }
 
 impl Range {
@@ -160,16 +162,19 @@ impl Range {
             let requested = self.end - self.next;
             let err = match self.fetch(requested).await {
                 // A decoded answer always holds rows: one without any is an error.
-                Ok(fetched) => match self.decode(fetched, requested) {
-                    Ok(batches) => {
-                        self.failures = 0;
-                        return batches
-                            .into_iter()
-                            .map(|b| self.session.assemble(b))
-                            .collect();
+                Ok(fetched) => {
+                    match (fetched.request_id.clone(), self.decode(fetched, requested)) {
+                        (_, Ok(batches)) => {
+                            self.failures = 0;
+                            return batches
+                                .into_iter()
+                                .map(|b| self.session.assemble(b))
+                                .collect();
+                        }
+                        (Some(id), Err(e)) => e.with_context("request_id", id),
+                        (None, Err(e)) => e,
                     }
-                    Err(e) => e,
-                },
+                }
                 Err(e) => e,
             };
             self.failures += 1;
@@ -197,6 +202,11 @@ impl Range {
             accept_encoding: s.accept_encoding(),
         };
         let response = s.client.read_rows(&rows, &self.cx).await?;
+        let request_id = response
+            .headers()
+            .get("x-odps-request-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
         let compression = match response.headers().get(reqwest::header::CONTENT_ENCODING) {
             Some(v) => Compression::from_content_encoding(v.to_str().unwrap_or("?"))?,
             None => Compression::None,
@@ -214,6 +224,7 @@ impl Range {
             body,
             compression,
             cut,
+            request_id,
         })
     }
 

@@ -307,10 +307,9 @@ async fn faults_download_truncated_body() {
             ErrorKind::DataIntegrity,
             &["tunnel", "rows="],
         );
-        assert!(
-            err.context_value("download_id").is_some(),
-            "{format}: {err}"
-        );
+        for key in ["download_id", "request_id"] {
+            assert!(err.context_value(key).is_some(), "{format}: {key} in {err}");
+        }
     }
 }
 
@@ -319,7 +318,8 @@ async fn faults_download_corrupt_always() {
     let emu = emulator().await;
     emu.faults().corrupt_data(u32::MAX);
     let outcome = export(&emu, &[("compression", "none")], None).await;
-    assert_clear_error(&emu, &outcome, ErrorKind::DataIntegrity, &["CRC"]);
+    let err = assert_clear_error(&emu, &outcome, ErrorKind::DataIntegrity, &["CRC"]);
+    assert!(err.context_value("request_id").is_some(), "{err}");
     assert!(outcome.retries.is_empty(), "corruption is not retried");
 }
 
