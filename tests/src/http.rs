@@ -44,14 +44,14 @@ pub fn empty() -> Body {
 /// own; what goes wrong is how (and whether) its body arrives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Wire {
-    /// The head and half the body, then the connection drops. Of an empty body, not even the
-    /// head arrives: the connection drops once the request has been read.
+    /// The head and half the body, then the connection drops (an empty body's answer breaks
+    /// off right after its head).
     Reset,
     /// Half the body, framed as if it were all of it (`Content-Length` says half): the HTTP
     /// exchange completes, and only the content (a parser, a checksum, a row count) can tell.
     Truncate,
-    /// The head and half the body (of an empty body, nothing), then silence for this long,
-    /// then the rest: a read timeout shorter than the stall must fire.
+    /// The head and half the body, then silence for this long, then the rest (an empty body's
+    /// head itself waits): a read timeout shorter than the stall must fire.
     Stall(Duration),
     /// The head after `gap`, then the body in `pieces` pieces, each after another `gap`: the
     /// whole answer is slow, but the line is never silent for longer than `gap`.
@@ -82,6 +82,7 @@ pub(crate) async fn spoil(response: Response<Body>, wire: Wire) -> Response<Body
         parts.headers.insert(CONTENT_LENGTH, len.into());
     };
     let body = match wire {
+        // Without a length the body is chunked, so its failure still breaks the answer.
         Wire::Reset if whole == 0 => paced(Vec::new(), Some(Duration::ZERO)),
         Wire::Reset => {
             length(whole);

@@ -384,7 +384,7 @@ async fn faults_upload_429_retry_after() {
     assert_eq!(emu.commits(), 1);
 }
 
-/// The block is stored, but its answer never arrives: the block is sent again, replacing it.
+/// The block is stored, but its answer breaks off: the block is sent again, replacing itself.
 #[tokio::test]
 async fn faults_upload_reset_mid_body() {
     let emu = emulator().await;
