@@ -252,18 +252,18 @@ struct Encoders {
 }
 
 impl Encoders {
-    fn start(count: usize, declined: &Arc<[AtomicBool]>) -> Result<Self> {
+    fn start(count: usize) -> Result<Self> {
         let mut encoders = Encoders {
             threads: Vec::with_capacity(count),
             shared: Arc::default(),
         };
         for index in 0..count.max(1) {
             let (jobs, queue) = sync_channel(ENCODER_QUEUE);
-            let (shared, declined) = (encoders.shared.clone(), declined.clone());
+            let shared = encoders.shared.clone();
             // On failure `encoders` is dropped, which joins the threads already started.
             let thread = std::thread::Builder::new()
                 .name(format!("parquet-encoder-{index}"))
-                .spawn(move || encode(queue, &shared, &declined))
+                .spawn(move || encode(queue, &shared))
                 .map_err(|e| Error::io("cannot start a parquet encoder thread", e))?;
             encoders.threads.push(Encoder { jobs, thread });
         }
@@ -378,13 +378,13 @@ impl Drop for Encoders {
 /// The body of an encoder thread: does jobs until the writer hangs up or is abandoned. A
 /// failure (or a panic) is recorded before the job and the queue are dropped: whoever finds
 /// a channel closed then finds the reason.
-fn encode(jobs: Receiver<Job>, shared: &Shared, declined: &[AtomicBool]) {
+fn encode(jobs: Receiver<Job>, shared: &Shared) {
     let mut columns: Vec<Column> = Vec::new();
     for mut job in &jobs {
         if shared.cancelled.load(Ordering::Relaxed) {
             return;
         }
-        let run = || work(&mut job, &mut columns, declined);
+        let run = || work(&mut job, &mut columns);
         let err = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)) {
             Ok(Ok(())) => continue,
             Ok(Err(err)) => parquet_error(err),
@@ -396,11 +396,7 @@ fn encode(jobs: Receiver<Job>, shared: &Shared, declined: &[AtomicBool]) {
 }
 
 /// Does one job on the thread's open columns.
-fn work(
-    job: &mut Job,
-    columns: &mut Vec<Column>,
-    declined: &[AtomicBool],
-) -> parquet::errors::Result<()> {
+fn work(job: &mut Job, columns: &mut Vec<Column>) -> parquet::errors::Result<()> {
     match job {
         Job::Open(owned) => *columns = std::mem::take(owned),
         Job::Write(arrays) => {
@@ -431,9 +427,6 @@ fn work(
                 .map(|leaf| {
                     let chunk = leaf.writer.close()?;
                     let declines = leaf.plain.declines(&chunk);
-                    if declines {
-                        declined[leaf.index].store(true, Ordering::Relaxed);
-                    }
                     Ok((leaf.index, chunk, declines))
                 })
                 .collect::<parquet::errors::Result<Chunks>>()?;
@@ -497,9 +490,9 @@ enum Flush {
 /// bytes) while the next row group is being encoded.
 struct Flusher<W: Write + Send> {
     queue: SyncSender<Flush>,
-    /// Answers once per row group, once its columns are closed and so their dictionary
-    /// verdicts are known.
-    closed: Receiver<()>,
+    /// Each row group's dictionary verdicts (the leaves it declined), once its columns are
+    /// closed.
+    closed: Receiver<Vec<bool>>,
     thread: JoinHandle<Result<SerializedFileWriter<W>>>,
     /// Set when the writer is dropped: row groups not appended yet are cancelled.
     abandoned: Arc<AtomicBool>,
@@ -512,9 +505,6 @@ struct Durable {
     schema: SchemaDescPtr,
     /// Rows in the file's row groups so far.
     rows: u64,
-    /// The leaves whose dictionary a row group so far declined: how the next row group's
-    /// writers are made.
-    declined: Vec<bool>,
 }
 
 impl<W: Output> Flusher<W> {
@@ -549,7 +539,7 @@ impl<W: Output> Flusher<W> {
 fn append<W: Output>(
     mut file: SerializedFileWriter<W>,
     jobs: Receiver<Flush>,
-    closed: std::sync::mpsc::Sender<()>,
+    closed: std::sync::mpsc::Sender<Vec<bool>>,
     mut durable: Option<Durable>,
     abandoned: &AtomicBool,
 ) -> Result<SerializedFileWriter<W>> {
@@ -561,7 +551,7 @@ fn append<W: Output>(
                 }
                 let (chunks, verdicts) = group.chunks()?;
                 // Nobody waits for the last row group's verdicts.
-                let _ = closed.send(());
+                let _ = closed.send(verdicts.clone());
                 let mut offsets: Vec<_> = chunks
                     .iter()
                     .map(|c| c.close().offset_index.clone())
@@ -610,12 +600,9 @@ fn report_durable<W: Output>(
     file.flush().map_err(io)?;
     file.inner_mut().sync().map_err(io)?;
     durable.rows += group.metadata.num_rows() as u64;
-    for (all, this) in durable.declined.iter_mut().zip(verdicts) {
-        *all |= this;
-    }
     let state = serde_json::json!({
         "group": group.encode(&durable.schema)?,
-        "declined": durable.declined,
+        "verdicts": verdicts,
     });
     let point = DurablePoint {
         rows: durable.rows,
@@ -645,10 +632,9 @@ fn panicked(thread: &str, panic: &(dyn std::any::Any + Send)) -> Error {
     )
 }
 
-/// Makes each row group's column writers. A leaf whose dictionary was declined in a closed
-/// row group (see [`PlainSize::declines`]: unique ids, timestamps, measurements) is written
-/// plain from the start in the row groups created after that (the second row group waits for
-/// the first one's verdicts): hashing its values per row group only to throw the dictionary
+/// Makes each row group's column writers. A leaf whose dictionary a row group declined (see
+/// [`PlainSize::declines`]: unique ids, timestamps, measurements) is written plain from the
+/// start in later row groups: hashing its values per row group only to throw the dictionary
 /// away, or to keep one no smaller than the values, costs a fifth of the encoding time or
 /// more. The file's other choices are kept as they are.
 struct ColumnWriters {
@@ -656,8 +642,6 @@ struct ColumnWriters {
     props: WriterProperties,
     parquet_schema: SchemaDescPtr,
     arrow_schema: SchemaRef,
-    /// Set by the encoder threads, one flag per leaf.
-    declined: Arc<[AtomicBool]>,
     /// The leaves `factory` already writes plain.
     plain: Vec<bool>,
 }
@@ -675,17 +659,12 @@ impl ColumnWriters {
             props,
             parquet_schema,
             arrow_schema: arrow_schema.clone(),
-            declined: (0..leaves).map(|_| AtomicBool::new(false)).collect(),
             plain: vec![false; leaves],
         }
     }
 
-    fn create(&mut self, row_group: usize) -> Result<Vec<ArrowColumnWriter>> {
-        let declined: Vec<bool> = self
-            .declined
-            .iter()
-            .map(|f| f.load(Ordering::Relaxed))
-            .collect();
+    /// The writers of row group `row_group`, the leaves of `declined` written plain.
+    fn create(&mut self, row_group: usize, declined: Vec<bool>) -> Result<Vec<ArrowColumnWriter>> {
         if declined != self.plain {
             let columns = self.parquet_schema.columns();
             let props = columns
@@ -740,8 +719,8 @@ struct ParquetWriter<W: Output> {
     open_rows: Option<usize>,
     /// Row groups handed to the flusher.
     groups: usize,
-    /// Row groups whose dictionary verdicts are known.
-    verdicts: usize,
+    /// The dictionary verdicts of the row groups closed so far, in order.
+    verdicts: Vec<Vec<bool>>,
     /// Input bytes of the open row group (see [`MAX_ROW_GROUP_MEMORY`]).
     open_bytes: usize,
     /// Whether a row group went to the flusher since it last reported being idle.
@@ -772,8 +751,8 @@ impl<W: Output> ParquetWriter<W> {
         let rows = match self.open_rows {
             Some(rows) => rows,
             None => {
-                self.await_verdicts()?;
-                let writers = self.columns.create(self.groups)?;
+                let declined = self.verdicts_for_next()?;
+                let writers = self.columns.create(self.groups, declined)?;
                 let columns = &self.columns;
                 self.encoders.open(
                     writers,
@@ -788,20 +767,31 @@ impl<W: Output> ParquetWriter<W> {
         self.encoders.write(batch)
     }
 
-    /// Waits until the row groups before the one about to open have their columns closed:
-    /// a unique column (ids, timestamps, measurements) is then known to overflow its
-    /// dictionary, and the next row group writes it plain instead of hashing its values again.
-    /// Waiting for every verdict, not only the first, makes each row group's encodings the
-    /// same in every run. The wait is for the encoders to finish their queued jobs, not for
-    /// the row group to reach the file.
-    fn await_verdicts(&mut self) -> Result<()> {
-        while self.verdicts < self.groups {
-            if self.flusher()?.closed.recv().is_err() {
-                return Err(self.flusher_failure());
+    /// The leaves the next row group writes plain: those declined by the row groups before
+    /// the previous one, and for the second row group by the first (a unique column is then
+    /// known to overflow its dictionary, and is not hashed a second time). The one-group lag
+    /// lets the previous row group's encoders finish while the next one opens; waiting for
+    /// the verdicts of fixed row groups, not for whichever have come in, makes each row
+    /// group's encodings the same in every run. The wait is for the encoders to finish their
+    /// queued jobs, not for the row group to reach the file.
+    fn verdicts_for_next(&mut self) -> Result<Vec<bool>> {
+        let needed = match self.groups {
+            0 | 1 => self.groups,
+            groups => groups - 1,
+        };
+        while self.verdicts.len() < needed {
+            match self.flusher()?.closed.recv() {
+                Ok(verdicts) => self.verdicts.push(verdicts),
+                Err(_) => return Err(self.flusher_failure()),
             }
-            self.verdicts += 1;
         }
-        Ok(())
+        let mut declined = vec![false; self.columns.parquet_schema.num_columns()];
+        for verdicts in &self.verdicts[..needed] {
+            for (all, this) in declined.iter_mut().zip(verdicts) {
+                *all |= this;
+            }
+        }
+        Ok(declined)
     }
 
     /// Hands the open row group to the flusher.
@@ -963,7 +953,7 @@ fn build<W: Output>(
             "the resume journal's parquet state is malformed",
         )
     };
-    let mut declined = vec![false; parquet_schema.num_columns()];
+    let mut verdicts = Vec::with_capacity(points.len());
     for point in points {
         let text = point
             .state
@@ -980,15 +970,17 @@ fn build<W: Output>(
         row_group.close().map_err(parquet_error)?;
         let flags = point
             .state
-            .get("declined")
+            .get("verdicts")
             .and_then(|d| d.as_array())
             .ok_or_else(bad)?;
-        if flags.len() != declined.len() {
+        let flags: Vec<bool> = flags
+            .iter()
+            .map(|f| f.as_bool().ok_or_else(bad))
+            .collect::<Result<_>>()?;
+        if flags.len() != parquet_schema.num_columns() {
             return Err(bad());
         }
-        for (flag, value) in declined.iter_mut().zip(flags) {
-            *flag = value.as_bool().ok_or_else(bad)?;
-        }
+        verdicts.push(flags);
     }
     if !points.is_empty() && file.bytes_written() as u64 != offset {
         return Err(Error::new(
@@ -1000,19 +992,15 @@ fn build<W: Output>(
         ));
     }
     let columns = ColumnWriters::new(&file, props, parquet_schema.clone(), schema);
-    for (flag, value) in columns.declined.iter().zip(&declined) {
-        flag.store(*value, Ordering::Relaxed);
-    }
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let threads = schema.fields().len().min(cores * ENCODERS_PER_CORE);
-    let encoders = Encoders::start(threads, &columns.declined)?;
+    let encoders = Encoders::start(threads)?;
     let (durable, points_rx) = if options.durable_points {
         let (tx, rx) = std::sync::mpsc::channel();
         let durable = Durable {
             points: tx,
             schema: parquet_schema,
             rows: points.last().map_or(0, |p| p.rows),
-            declined,
         };
         (Some(durable), Some(rx))
     } else {
@@ -1027,7 +1015,7 @@ fn build<W: Output>(
         schema: schema.clone(),
         open_rows: None,
         groups,
-        verdicts: groups,
+        verdicts,
         open_bytes: 0,
         in_flight: false,
         row_group_size: options.row_group_size,
