@@ -230,6 +230,8 @@ fn hostile_batch() -> RecordBatch {
         Some("ctl\u{1}\n"),
         Some("../etc"),
         Some(""),
+        Some("nul\0byte"),
+        Some("C:\\Windows"),
     ];
     let schema = Arc::new(Schema::new(vec![
         Field::new("k", DataType::Utf8, true),
@@ -277,7 +279,7 @@ async fn hostile_partition_values_stay_inside() {
     .unwrap();
     let batch = hostile_batch();
     let summary = write(&s, vec![batch.clone()], &Context::new()).await;
-    assert_eq!(summary.rows, 10);
+    assert_eq!(summary.rows, 12);
 
     // Nothing but the output exists next to it or above it.
     let beside: Vec<_> = fs::read_dir(&root)
@@ -316,6 +318,8 @@ async fn hostile_partition_values_stay_inside() {
         "k=x%3D1%252F%3A%2A%3F%22%3C%3E%7C%5C",
         "k=ctl%01%0A",
         "k=",
+        "k=nul%00byte",
+        "k=C%3A%5CWindows",
     ]
     .into_iter()
     .map(String::from)
@@ -326,7 +330,7 @@ async fn hostile_partition_values_stay_inside() {
     let m = manifest(&out);
     assert_eq!(m["partition_by"], serde_json::json!(["k"]));
     let files = m["files"].as_array().unwrap();
-    assert_eq!(files.len(), 9);
+    assert_eq!(files.len(), 11);
     let keys = batch.column(0).as_string::<i32>();
     let values = batch.column(1).as_primitive::<Int64Type>();
     let data_schema = Arc::new(Schema::new(vec![Field::new("v", DataType::Int64, false)]));
@@ -352,7 +356,7 @@ async fn hostile_partition_values_stay_inside() {
             .collect();
         assert_eq!(got, want, "rows of partition {raw:?}");
     }
-    assert_eq!(m["rows"], 10);
+    assert_eq!(m["rows"], 12);
 }
 
 #[tokio::test]
@@ -759,4 +763,39 @@ async fn named_zones_in_text_are_exact_instants() {
             "{warnings:?}"
         );
     }
+}
+
+/// A partition value too long for a file name fails the export with an I/O error and leaves
+/// nothing behind, beside the output or above it.
+#[tokio::test]
+async fn an_overlong_partition_value_fails_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let s = sink(
+        Format::Ndjson,
+        SinkTarget::Directory(out.clone()),
+        &[("partition_by", "k")],
+    )
+    .unwrap();
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("k", DataType::Utf8, true),
+        Field::new("v", DataType::Int64, false),
+    ]));
+    let long = "x".repeat(300);
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            Arc::new(StringArray::from(vec![Some(long.as_str())])),
+            Arc::new(Int64Array::from(vec![1])),
+        ],
+    )
+    .unwrap();
+    let input = RecordBatchStreamAdapter::sendable(schema, futures::stream::iter([Ok(batch)]));
+    let err = s.write_all(input, &Context::new()).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Io, "{err}");
+    assert_eq!(
+        fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "nothing is left behind"
+    );
 }
