@@ -32,10 +32,21 @@ impl Default for HttpSettings {
 }
 
 /// Facts a source learns while it runs and that later stages need: how many rows it promised
-/// (checked by the pipeline) and snapshot information (recorded in the sink's manifest).
+/// (checked by the pipeline), snapshot information (recorded in the sink's manifest), and the
+/// options that reattach a re-run to remote state it created (journaled at once).
 #[derive(Debug, Default)]
 pub struct SourceReport {
     inner: Mutex<ReportInner>,
+    reattach: Mutex<Option<Reattach>>,
+}
+
+/// Where [`SourceReport::reattach`] sends its options: a resumable export's journal.
+pub struct Reattach(Box<dyn Fn(&str, &str) -> crate::Result<()> + Send + Sync>);
+
+impl fmt::Debug for Reattach {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Reattach")
+    }
 }
 
 #[derive(Debug, Default, Clone)]
@@ -67,6 +78,25 @@ impl SourceReport {
     /// Everything recorded with [`SourceReport::set_info`].
     pub fn info(&self) -> BTreeMap<String, serde_json::Value> {
         self.inner.lock().unwrap().info.clone()
+    }
+
+    /// Tells a resumable export that `option=value` makes a re-run reuse remote state this
+    /// run just created and would otherwise create (and pay for) again, such as a VikingDB
+    /// export task: planning can take long, and a run killed before its plan is journaled
+    /// must not lose it. Returns once the option is durable.
+    pub fn reattach(&self, option: &str, value: &str) -> crate::Result<()> {
+        match &*self.reattach.lock().unwrap() {
+            Some(Reattach(record)) => record(option, value),
+            None => Ok(()),
+        }
+    }
+
+    /// Sends [`SourceReport::reattach`]'s options to `record`.
+    pub fn on_reattach(
+        &self,
+        record: impl Fn(&str, &str) -> crate::Result<()> + Send + Sync + 'static,
+    ) {
+        *self.reattach.lock().unwrap() = Some(Reattach(Box::new(record)));
     }
 }
 

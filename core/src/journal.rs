@@ -113,6 +113,12 @@ impl Header {
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "line", rename_all = "snake_case", deny_unknown_fields)]
 enum Line {
+    /// Written while planning, before the header: an option that makes a re-run reuse
+    /// remote state the run created (see [`crate::SourceReport::reattach`]).
+    Reattach {
+        option: String,
+        value: String,
+    },
     Header(Box<Header>),
     /// The `position`-th split read ended after `rows` input rows in all.
     SplitEnd {
@@ -126,6 +132,17 @@ enum Line {
 }
 
 /// What an earlier run left in a journal.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Recovery {
+    /// Nothing: a fresh export.
+    Empty,
+    /// A run that died while planning, with the options that reattach to what it created.
+    Planning(BTreeMap<String, String>),
+    /// A run that planned and wrote.
+    Planned(Recovered),
+}
+
+/// What a run that planned left in a journal.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Recovered {
     pub header: Header,
@@ -166,7 +183,7 @@ impl Journal {
     /// Opens (or creates) and locks the journal at `path`, and reads what an earlier run left
     /// in it. A journal locked by another process is a configuration error: two exports
     /// would write the same output.
-    pub fn open(path: &Path) -> Result<(Journal, Option<Recovered>)> {
+    pub fn open(path: &Path) -> Result<(Journal, Recovery)> {
         let io = |what: &str, e| Error::io(format!("cannot {what} `{}`", path.display()), e);
         let mut file = OpenOptions::new()
             .read(true)
@@ -216,6 +233,15 @@ impl Journal {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Records `option=value` durably, while planning (see [`Line::Reattach`]).
+    pub fn reattach(&self, option: &str, value: &str) -> Result<()> {
+        let line = Line::Reattach {
+            option: option.to_string(),
+            value: value.to_string(),
+        };
+        self.append(&line, true)
     }
 
     /// Starts the journal afresh with `header`, durably.
@@ -275,12 +301,12 @@ impl Checkpoints for Journal {
     }
 }
 
-/// Reads journal bytes: what they hold (`None` when empty) and how many bytes of whole lines
-/// to keep.
-fn parse(bytes: &[u8]) -> Result<(Option<Recovered>, usize)> {
+/// Reads journal bytes: what they hold and how many bytes of whole lines to keep.
+fn parse(bytes: &[u8]) -> Result<(Recovery, usize)> {
     // The user decides what to do about a broken journal: a usage error, like a lock.
     let corrupt = |n: usize, why: String| Error::config(format!("is corrupt at line {n}: {why}"));
     let mut recovered: Option<Recovered> = None;
+    let mut reattach = BTreeMap::new();
     let mut kept = 0;
     let mut rest = bytes;
     let mut number = 0;
@@ -295,6 +321,12 @@ fn parse(bytes: &[u8]) -> Result<(Option<Recovered>, usize)> {
         let line: Line =
             serde_json::from_slice(&rest[..end]).map_err(|e| corrupt(number, format!("{e}")))?;
         match (line, &mut recovered) {
+            (Line::Reattach { option, value }, None) => {
+                reattach.insert(option, value);
+            }
+            (Line::Reattach { .. }, Some(_)) => {
+                return Err(corrupt(number, "a reattach line after the header".into()));
+            }
             (Line::Header(header), None) => {
                 if header.journal != JOURNAL_VERSION {
                     return Err(Error::config(format!(
@@ -338,7 +370,12 @@ fn parse(bytes: &[u8]) -> Result<(Option<Recovered>, usize)> {
         kept += end + 1;
         rest = &rest[end + 1..];
     }
-    Ok((recovered, kept))
+    let recovery = match recovered {
+        Some(r) => Recovery::Planned(r),
+        None if reattach.is_empty() => Recovery::Empty,
+        None => Recovery::Planning(reattach),
+    };
+    Ok((recovery, kept))
 }
 
 #[cfg(test)]
@@ -385,7 +422,7 @@ mod tests {
         let path = dir.path().join("out.ndjson.journal");
         {
             let (journal, recovered) = Journal::open(&path).unwrap();
-            assert!(recovered.is_none());
+            assert_eq!(recovered, Recovery::Empty);
             journal.start(&header()).unwrap();
             journal.split_end(0, 10).unwrap();
             journal
@@ -399,7 +436,9 @@ mod tests {
         bytes.extend_from_slice(b"{\"line\":\"checkpoint\",\"rows\":2");
         std::fs::write(&path, &bytes).unwrap();
         let (journal, recovered) = Journal::open(&path).unwrap();
-        let recovered = recovered.unwrap();
+        let Recovery::Planned(recovered) = recovered else {
+            panic!("{recovered:?}")
+        };
         assert_eq!(recovered.header, header());
         assert_eq!(recovered.split_ends, [10]);
         assert_eq!(recovered.checkpoints.last().unwrap().rows, 15);
@@ -407,10 +446,33 @@ mod tests {
         journal.split_end(1, 20).unwrap();
         drop(journal);
         let (_, again) = Journal::open(&path).unwrap();
-        assert_eq!(
-            again.unwrap().split_ends,
-            [10, 20],
-            "the torn line was cut off"
+        let Recovery::Planned(again) = again else {
+            panic!("{again:?}")
+        };
+        assert_eq!(again.split_ends, [10, 20], "the torn line was cut off");
+    }
+
+    /// A run killed while planning leaves the options that reattach to what it created.
+    #[test]
+    fn a_run_killed_while_planning_leaves_its_reattach_options() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.journal");
+        {
+            let (journal, _) = Journal::open(&path).unwrap();
+            journal.reattach("task_id", "t-1").unwrap();
+        }
+        let (journal, recovered) = Journal::open(&path).unwrap();
+        let expected: BTreeMap<String, String> = [("task_id".into(), "t-1".into())].into();
+        assert_eq!(recovered, Recovery::Planning(expected));
+        journal.start(&header()).unwrap();
+        let e = journal.reattach("task_id", "t-2");
+        drop(journal);
+        e.unwrap();
+        assert!(
+            Journal::open(&path)
+                .unwrap_err()
+                .message()
+                .contains("after the header")
         );
     }
 
@@ -511,7 +573,7 @@ mod tests {
                 let i = at.index(bytes.len());
                 bytes[i] = byte;
                 bytes.truncate(cut.index(bytes.len() + 1).max(1));
-                if let Ok((Some(recovered), kept)) = parse(&bytes) {
+                if let Ok((Recovery::Planned(recovered), kept)) = parse(&bytes) {
                     prop_assert!(kept <= bytes.len());
                     let (position, _) = recovered.resume_position();
                     prop_assert!(position <= recovered.split_ends.len());
@@ -525,7 +587,8 @@ mod tests {
             for cut in 0..bytes.len() {
                 let (recovered, kept) = parse(&bytes[..cut]).unwrap();
                 assert_eq!(bytes[..kept].last().copied().unwrap_or(b'\n'), b'\n');
-                assert_eq!(recovered.is_some(), kept > 0, "cut at {cut}");
+                let planned = matches!(recovered, Recovery::Planned(_));
+                assert_eq!(planned, kept > 0, "cut at {cut}");
             }
         }
     }

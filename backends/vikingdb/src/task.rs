@@ -150,6 +150,8 @@ async fn create(config: &Config, api: &ApiClient, cx: &Context) -> Result<TaskIn
     cx.emit(ProgressEvent::phase("creating_task"));
     let task_id = api.create_export_task(params.clone(), cx).await?;
     cx.report().set_info("task_id", task_id.clone());
+    // Durable before the wait, which may be long: a re-run reads this task, not a new one.
+    cx.report().reattach("task_id", &task_id)?;
     cx.emit(ProgressEvent::Phase {
         name: "waiting_for_task".into(),
         detail: Some(format!("task {task_id}")),

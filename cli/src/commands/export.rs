@@ -3,11 +3,11 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use arrowport_core::journal::{Header, Journal};
+use arrowport_core::journal::{Header, Journal, Recovery};
 use arrowport_core::pipeline::{Planned, export_planned};
 use arrowport_core::plan::PlanDocument;
-use arrowport_core::registry::SinkTarget;
-use arrowport_core::{Context, Error, ErrorKind, Result, Summary};
+use arrowport_core::registry::{SinkTarget, build_source};
+use arrowport_core::{Context, Error, ErrorKind, ExportSource, Result, SourceSpec, Summary};
 
 use super::Output;
 use super::inspect::plan_document;
@@ -74,7 +74,7 @@ async fn execute(job: &ExportJob, journal: Option<&Path>, cx: &Context) -> Resul
             )));
         }
         _ if job.plan.is_some() || job.command.splits.is_some() => {
-            let plan = planned(job, cx).await?;
+            let plan = planned(job, source, cx).await?;
             let read = selection(job, &plan)?;
             let planned = Planned {
                 plan: &plan,
@@ -85,9 +85,9 @@ async fn execute(job: &ExportJob, journal: Option<&Path>, cx: &Context) -> Resul
         }
         _ => return arrowport_core::export(source, sink, &job.scan, cx).await,
     };
-    let (journal, recovered) = Journal::open(path)?;
-    let header = match &recovered {
-        Some(r) => {
+    let (journal, recovery) = Journal::open(path)?;
+    let (header, recovered) = match recovery {
+        Recovery::Planned(r) => {
             let differences = r.header.command.differences(&job.command);
             if !differences.is_empty() {
                 return Err(Error::config(format!(
@@ -97,14 +97,26 @@ async fn execute(job: &ExportJob, journal: Option<&Path>, cx: &Context) -> Resul
                     differences.join("; ")
                 )));
             }
-            r.header.clone()
+            (r.header.clone(), Some(r))
         }
-        None => {
-            let plan = planned(job, cx).await?;
+        recovery => {
+            // A run that died while planning journaled what reattaches to the remote state it
+            // created (a VikingDB task): plan with it, instead of creating that again.
+            let reattach = match recovery {
+                Recovery::Planning(options) => options,
+                _ => Default::default(),
+            };
+            // The splits' tokens name what they read: only planning needs the rebuilt source.
+            let rebuilt = reattached(job, &reattach)?;
+            let source = rebuilt.as_deref().unwrap_or(source);
+            let recorder = journal.clone();
+            cx.report()
+                .on_reattach(move |option, value| recorder.reattach(option, value));
+            let plan = planned(job, source, cx).await?;
             let read = selection(job, &plan)?;
             let header = Header::new(job.command.clone(), plan, read, cx.report().info());
             journal.start(&header)?;
-            header
+            (header, None)
         }
     };
     let planned = Planned {
@@ -115,13 +127,30 @@ async fn execute(job: &ExportJob, journal: Option<&Path>, cx: &Context) -> Resul
     export_planned(source, sink, planned, &job.scan, cx).await
 }
 
-/// The plan given with `--plan`, or a new one.
-async fn planned(job: &ExportJob, cx: &Context) -> Result<PlanDocument> {
+/// The job's source rebuilt with the options an interrupted run journaled while planning;
+/// `None` when there are none.
+fn reattached(
+    job: &ExportJob,
+    options: &std::collections::BTreeMap<String, String>,
+) -> Result<Option<Box<dyn ExportSource>>> {
+    if options.is_empty() {
+        return Ok(None);
+    }
+    let mut spec = SourceSpec::parse(&job.command.source)?;
+    spec.options.merge(job.source_options.clone());
+    for (option, value) in options {
+        spec.options.insert(option, value);
+    }
+    build_source(spec).map(Some)
+}
+
+/// The plan given with `--plan`, or a new one of `source`.
+async fn planned(job: &ExportJob, source: &dyn ExportSource, cx: &Context) -> Result<PlanDocument> {
     match &job.plan {
         Some(plan) => Ok(plan.clone()),
         None => {
             let url = &job.command.source;
-            plan_document(job.source.as_ref(), url, &job.source_options, &job.scan, cx).await
+            plan_document(source, url, &job.source_options, &job.scan, cx).await
         }
     }
 }

@@ -88,6 +88,19 @@ fn assert_same_output(expected: &Path, got: &Path) {
     }
 }
 
+/// Asserts that `secret` is in nothing the CLI printed (`printed`) and no file it left in
+/// `dir`: plans, journals, partial and finished outputs.
+#[track_caller]
+fn assert_no_secret(secret: &str, mut printed: Vec<Vec<u8>>, dir: &Path) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        printed.push(std::fs::read(entry.unwrap().path()).unwrap_or_default());
+    }
+    for text in &printed {
+        let text = String::from_utf8_lossy(text);
+        assert!(!text.contains(secret), "a secret leaked: {text}");
+    }
+}
+
 /// `<output>.journal` and `<output>.partial` of an output path.
 fn beside(output: &Path, suffix: &str) -> PathBuf {
     let mut name = output.file_name().unwrap().to_os_string();
@@ -483,6 +496,11 @@ mod vikingdb {
     use crate::arrowport;
 
     fn emulator() -> (tokio::runtime::Runtime, VikingDbEmulator) {
+        emulator_polled(3)
+    }
+
+    /// An emulator whose export tasks are done after `polls` polls.
+    fn emulator_polled(polls: u32) -> (tokio::runtime::Runtime, VikingDbEmulator) {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
@@ -493,11 +511,50 @@ mod vikingdb {
                 rows: 24_000,
                 dim: 8,
                 rows_per_part: 2_000,
-                polls_to_done: 3,
+                polls_to_done: polls,
                 ..EmulatorConfig::default()
             }))
             .unwrap();
         (rt, emu)
+    }
+
+    /// A run killed while its task is still running (before anything is planned) journaled
+    /// the task: the re-run waits for that task, and no second one is created.
+    #[test]
+    fn a_run_killed_while_the_task_runs_reuses_the_task() {
+        let (_rt, emu) = emulator_polled(400);
+        let dir = tempfile::tempdir().unwrap();
+        let journal = dir.path().join("out.ndjson.journal");
+        let child = export(&emu, dir.path(), "out.ndjson", &["--resume"])
+            .spawn()
+            .unwrap();
+        let mut child = child;
+        loop {
+            assert!(child.try_wait().unwrap().is_none(), "the task ended first");
+            let text = std::fs::read_to_string(&journal).unwrap_or_default();
+            if text.contains("\"line\":\"reattach\"") {
+                assert!(!text.contains("\"line\":\"header\""), "still planning");
+                child.kill().unwrap();
+                child.wait().unwrap();
+                break;
+            }
+            std::thread::yield_now();
+        }
+        assert_eq!(tasks_created(&emu), 1);
+        let out = export(&emu, dir.path(), "out.ndjson", &["--resume"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert_eq!(
+            tasks_created(&emu),
+            1,
+            "the re-run waited for the same task"
+        );
+        let rows = std::fs::read_to_string(dir.path().join("out.ndjson"))
+            .unwrap()
+            .lines()
+            .count();
+        assert_eq!(rows, 24_000);
     }
 
     fn url(emu: &VikingDbEmulator) -> String {
@@ -639,16 +696,7 @@ mod vikingdb {
             .unwrap();
         assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
         printed.extend([out.stdout, out.stderr]);
-        for entry in std::fs::read_dir(dir.path()).unwrap() {
-            printed.push(std::fs::read(entry.unwrap().path()).unwrap_or_default());
-        }
-        for text in &printed {
-            assert!(
-                !String::from_utf8_lossy(text).contains(&secret),
-                "a secret leaked: {}",
-                String::from_utf8_lossy(text)
-            );
-        }
+        super::assert_no_secret(&secret, printed, dir.path());
     }
 
     fn extra_without_checkpoints<'a>(extra: &[&'a str]) -> Vec<&'a str> {
@@ -811,13 +859,7 @@ mod maxcompute {
         let out = resumable("again.csv").output().unwrap();
         assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
         printed.extend([out.stdout, out.stderr]);
-        for entry in std::fs::read_dir(dir.path()).unwrap() {
-            printed.push(std::fs::read(entry.unwrap().path()).unwrap_or_default());
-        }
-        for text in &printed {
-            let text = String::from_utf8_lossy(text);
-            assert!(!text.contains(&secret), "a secret leaked: {text}");
-        }
+        super::assert_no_secret(&secret, printed, dir.path());
     }
 
     #[test]
