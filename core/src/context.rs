@@ -41,7 +41,10 @@ pub struct SourceReport {
 }
 
 /// Where [`SourceReport::reattach`] sends its options: a resumable export's journal.
-pub struct Reattach(Box<dyn Fn(&str, &str) -> crate::Result<()> + Send + Sync>);
+pub struct Reattach(Box<RecordOption>);
+
+/// Records one reattach option durably.
+type RecordOption = dyn Fn(&str, &str) -> crate::Result<()> + Send + Sync;
 
 impl fmt::Debug for Reattach {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

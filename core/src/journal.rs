@@ -139,7 +139,7 @@ pub enum Recovery {
     /// A run that died while planning, with the options that reattach to what it created.
     Planning(BTreeMap<String, String>),
     /// A run that planned and wrote.
-    Planned(Recovered),
+    Planned(Box<Recovered>),
 }
 
 /// What a run that planned left in a journal.
@@ -371,7 +371,7 @@ fn parse(bytes: &[u8]) -> Result<(Recovery, usize)> {
         rest = &rest[end + 1..];
     }
     let recovery = match recovered {
-        Some(r) => Recovery::Planned(r),
+        Some(r) => Recovery::Planned(Box::new(r)),
         None if reattach.is_empty() => Recovery::Empty,
         None => Recovery::Planning(reattach),
     };

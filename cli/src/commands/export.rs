@@ -97,7 +97,7 @@ async fn execute(job: &ExportJob, journal: Option<&Path>, cx: &Context) -> Resul
                     differences.join("; ")
                 )));
             }
-            (r.header.clone(), Some(r))
+            (r.header.clone(), Some(*r))
         }
         recovery => {
             // A run that died while planning journaled what reattaches to the remote state it
