@@ -7,26 +7,31 @@ use std::process::{Child, Command, Stdio};
 
 use super::{arrowport, run, stderr, tree};
 
-/// Checkpoint lines in a journal (0 when it does not exist yet).
-fn checkpoints(journal: &Path) -> usize {
-    std::fs::read(journal)
-        .map(|b| {
-            String::from_utf8_lossy(&b)
-                .lines()
-                .filter(|l| l.contains("\"line\":\"checkpoint\""))
-                .count()
-        })
-        .unwrap_or(0)
+/// Checkpoint lines in a journal; `None` until its plan is journaled (its header).
+fn checkpoints_after_plan(journal: &Path) -> Option<usize> {
+    let text = std::fs::read(journal).ok()?;
+    let text = String::from_utf8_lossy(&text);
+    text.contains("\"line\":\"header\"").then(|| {
+        text.lines()
+            .filter(|l| l.contains("\"line\":\"checkpoint\""))
+            .count()
+    })
 }
 
-/// Waits until `child` ends or the journal holds `at` checkpoints, then kills it with
-/// SIGKILL. Whether it was killed before it ended on its own.
+/// Checkpoint lines in a journal (0 when it does not exist yet).
+fn checkpoints(journal: &Path) -> usize {
+    checkpoints_after_plan(journal).unwrap_or(0)
+}
+
+/// Waits until `child` ends or its journal holds its plan and `at` checkpoints, then kills
+/// it with SIGKILL. Whether it was killed before it ended on its own. (A kill while planning,
+/// before the plan is journaled, is `a_run_killed_while_the_task_runs_reuses_the_task`.)
 fn kill_at(mut child: Child, journal: &Path, at: usize) -> bool {
     loop {
         if child.try_wait().unwrap().is_some() {
             return false;
         }
-        if journal.exists() && checkpoints(journal) >= at {
+        if checkpoints_after_plan(journal).is_some_and(|n| n >= at) {
             child.kill().unwrap();
             child.wait().unwrap();
             return true;
