@@ -21,74 +21,41 @@ fn options() -> IpcWriteOptions {
     IpcWriteOptions::default().with_dictionary_handling(DictionaryHandling::Delta)
 }
 
-/// The file writer. Its footer lists every batch's place in the file, so a writer continuing
-/// a file is given the batches already written again (read back from the file, encoded the
-/// same way) and drops their bytes through [`Skip`]: its footer is the one an uninterrupted
-/// writer writes.
-struct IpcFile<W: Write> {
-    inner: FileWriter<Skip<W>>,
-    dictionaries: bool,
-}
-
-impl<W: Write + Send> FormatWriter<W> for IpcFile<W> {
-    fn write(&mut self, batch: &RecordBatch) -> Result<()> {
-        Ok(self.inner.write(batch)?)
-    }
-
-    /// IPC writes each batch through at once: nothing is held back.
-    fn buffered_bytes(&mut self) -> Result<usize> {
-        Ok(0)
-    }
-
-    fn finish(self: Box<Self>) -> Result<W> {
-        Ok(self.inner.into_inner()?.inner)
-    }
-
-    fn pause(&mut self) -> Result<Option<(&mut W, serde_json::Value)>> {
-        if self.dictionaries {
-            return Ok(None);
+/// The file and stream writers differ only in framing: one adapter shape for both. Each
+/// writes through [`Skip`], which drops the bytes a writer continuing an output would write
+/// again (the stream's schema message; or every batch, given again so that the file's footer
+/// lists them and the dictionaries sent so far are known). Each batch is one message written
+/// through at once, so any batch boundary is a point to stop.
+macro_rules! ipc_writer {
+    ($name:ident, $writer:ident) => {
+        struct $name<W: Write> {
+            inner: $writer<Skip<W>>,
         }
-        Ok(Some((
-            &mut self.inner.get_mut().inner,
-            serde_json::json!({}),
-        )))
-    }
-}
 
-/// The stream writer. Its output starts with the schema message, which a writer continuing
-/// a stream must not write again: it writes through [`Skip`], which drops that many bytes.
-struct IpcStream<W: Write> {
-    inner: StreamWriter<Skip<W>>,
-    /// The schema has dictionaries: the writer's dictionary state cannot be carried over,
-    /// so it cannot stop and continue.
-    dictionaries: bool,
-}
+        impl<W: Write + Send> FormatWriter<W> for $name<W> {
+            fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+                Ok(self.inner.write(batch)?)
+            }
 
-impl<W: Write + Send> FormatWriter<W> for IpcStream<W> {
-    fn write(&mut self, batch: &RecordBatch) -> Result<()> {
-        Ok(self.inner.write(batch)?)
-    }
+            /// IPC writes each batch through at once: nothing is held back.
+            fn buffered_bytes(&mut self) -> Result<usize> {
+                Ok(0)
+            }
 
-    fn buffered_bytes(&mut self) -> Result<usize> {
-        Ok(0)
-    }
+            fn finish(self: Box<Self>) -> Result<W> {
+                Ok(self.inner.into_inner()?.inner)
+            }
 
-    fn finish(self: Box<Self>) -> Result<W> {
-        Ok(self.inner.into_inner()?.inner)
-    }
-
-    /// Each batch is one message written through at once: any batch boundary is a point to
-    /// stop, unless dictionaries would have to be sent again.
-    fn pause(&mut self) -> Result<Option<(&mut W, serde_json::Value)>> {
-        if self.dictionaries {
-            return Ok(None);
+            fn pause(&mut self) -> Result<Option<(&mut W, serde_json::Value)>> {
+                let out = &mut self.inner.get_mut().inner;
+                Ok(Some((out, serde_json::json!({}))))
+            }
         }
-        Ok(Some((
-            &mut self.inner.get_mut().inner,
-            serde_json::json!({}),
-        )))
-    }
+    };
 }
+
+ipc_writer!(IpcFile, FileWriter);
+ipc_writer!(IpcStream, StreamWriter);
 
 fn has_dictionaries(schema: &SchemaRef) -> bool {
     schema
@@ -105,8 +72,22 @@ fn stream_writer<W: Write + Send + 'static>(
     let out = Skip { inner: out, skip };
     Ok(Box::new(IpcStream {
         inner: StreamWriter::try_new_with_options(out, schema, options())?,
-        dictionaries: has_dictionaries(schema),
     }))
+}
+
+/// Checks that the batches written again through [`Skip`] were exactly the `offset` bytes
+/// already there: `left` is what the skip still had to drop.
+fn check_replayed(left: u64, offset: u64) -> Result<()> {
+    match left {
+        0 => Ok(()),
+        left => Err(arrowport_core::Error::new(
+            arrowport_core::ErrorKind::DataIntegrity,
+            format!(
+                "the partial Arrow output's {offset} durable bytes hold {left} bytes more than \
+                 its batches"
+            ),
+        )),
+    }
 }
 
 pub(crate) fn open_file<W: Write + Send + 'static>(
@@ -119,7 +100,6 @@ pub(crate) fn open_file<W: Write + Send + 'static>(
     };
     Ok(Box::new(IpcFile {
         inner: FileWriter::try_new_with_options(out, schema, options())?,
-        dictionaries: has_dictionaries(schema),
     }))
 }
 
@@ -155,20 +135,8 @@ pub(crate) fn resume_file<W: Write + Send + 'static>(
     for batch in written {
         inner.write(&batch?)?;
     }
-    let skipped = inner.get_ref().skip;
-    if skipped != 0 {
-        return Err(arrowport_core::Error::new(
-            arrowport_core::ErrorKind::DataIntegrity,
-            format!(
-                "the partial Arrow file's {offset} durable bytes hold {skipped} bytes less than \
-                 its batches"
-            ),
-        ));
-    }
-    Ok(Box::new(IpcFile {
-        inner,
-        dictionaries: has_dictionaries(schema),
-    }))
+    check_replayed(inner.get_ref().skip, offset)?;
+    Ok(Box::new(IpcFile { inner }))
 }
 
 pub(crate) fn open_stream<W: Write + Send + 'static>(
@@ -180,13 +148,31 @@ pub(crate) fn open_stream<W: Write + Send + 'static>(
 
 /// Continues an Arrow stream after the batches an earlier writer paused at: everything
 /// after the schema message it already wrote.
+/// Continues an Arrow stream whose first `offset` bytes `prefix` reads: after the schema
+/// message, unless dictionaries were sent, whose state only writing the batches again (through
+/// a writer that drops their bytes) restores.
 pub(crate) fn resume_stream<W: Write + Send + 'static>(
     schema: &SchemaRef,
     out: W,
+    prefix: impl std::io::Read,
+    offset: u64,
 ) -> Result<Box<dyn FormatWriter<W>>> {
-    let mut header = Vec::new();
-    StreamWriter::try_new_with_options(&mut header, schema, options())?;
-    stream_writer(schema, out, header.len() as u64)
+    if !has_dictionaries(schema) {
+        let mut header = Vec::new();
+        StreamWriter::try_new_with_options(&mut header, schema, options())?;
+        return stream_writer(schema, out, header.len() as u64);
+    }
+    let written = StreamReader::try_new(std::io::BufReader::new(prefix.take(offset)), None)?;
+    let out = Skip {
+        inner: out,
+        skip: offset,
+    };
+    let mut inner = StreamWriter::try_new_with_options(out, schema, options())?;
+    for batch in written {
+        inner.write(&batch?)?;
+    }
+    check_replayed(inner.get_ref().skip, offset)?;
+    Ok(Box::new(IpcStream { inner }))
 }
 
 #[cfg(test)]
@@ -224,5 +210,70 @@ mod tests {
             .map(Result::unwrap)
             .collect();
         assert_eq!(read, vec![b1, b2]);
+    }
+
+    /// Growing dictionaries, a batch that keeps the last dictionary, and a plain column.
+    fn dictionary_batches() -> (SchemaRef, Vec<RecordBatch>) {
+        let ty = DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("d", ty, true),
+            Field::new("n", DataType::Int32, false),
+        ]));
+        let batch = |keys: Vec<i32>, values: Vec<&str>| {
+            let n = Arc::new(Int32Array::from(keys.clone()));
+            RecordBatch::try_new(schema.clone(), vec![dict(keys, values), n]).unwrap()
+        };
+        let batches = vec![
+            batch(vec![0, 1], vec!["a", "b"]),
+            batch(vec![2, 0], vec!["a", "b", "c"]),
+            batch(vec![1, 1], vec!["a", "b", "c"]),
+            batch(vec![3, 2], vec!["a", "b", "c", "d"]),
+        ];
+        (schema, batches)
+    }
+
+    /// Stopped after any batch and continued by a new writer from the bytes written, the
+    /// file and the stream are byte for byte what one writer writes, dictionaries and all.
+    #[test]
+    fn paused_and_continued_outputs_are_the_same_bytes() {
+        let (schema, batches) = dictionary_batches();
+        type Open = fn(&SchemaRef, Vec<u8>) -> Result<Box<dyn FormatWriter<Vec<u8>>>>;
+        type Resume = fn(
+            &SchemaRef,
+            Vec<u8>,
+            std::io::Cursor<Vec<u8>>,
+            u64,
+        ) -> Result<Box<dyn FormatWriter<Vec<u8>>>>;
+        let cases: [(&str, Open, Resume); 2] = [
+            ("file", open_file, resume_file),
+            ("stream", open_stream, resume_stream),
+        ];
+        for (name, open, resume) in cases {
+            let mut whole = open(&schema, Vec::new()).unwrap();
+            for b in &batches {
+                whole.write(b).unwrap();
+            }
+            let whole = whole.finish().unwrap();
+            for cut in 0..=batches.len() {
+                let mut first = open(&schema, Vec::new()).unwrap();
+                for b in &batches[..cut] {
+                    first.write(b).unwrap();
+                }
+                let (out, _) = first.pause().unwrap().expect("IPC stops after any batch");
+                let prefix = out.clone();
+                let offset = prefix.len() as u64;
+                let cursor = std::io::Cursor::new(prefix.clone());
+                let mut rest = resume(&schema, Vec::new(), cursor, offset).unwrap();
+                for b in &batches[cut..] {
+                    rest.write(b).unwrap();
+                }
+                let mut bytes = prefix;
+                bytes.extend(rest.finish().unwrap());
+                assert!(
+                    bytes == whole,
+                    "{name} continued after {cut} batches differs"
+                );
+            }
+        }
     }
 }

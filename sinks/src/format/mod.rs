@@ -257,12 +257,14 @@ pub(crate) fn resume<W: Output>(
         #[cfg(feature = "csv")]
         Format::Csv => csv::resume(schema, options, out, state),
         #[cfg(feature = "ipc")]
-        Format::ArrowStream => ipc::resume_stream(schema, out),
-        #[cfg(feature = "ipc")]
-        Format::ArrowFile => {
+        Format::ArrowStream | Format::ArrowFile => {
             let file = std::fs::File::open(written)
                 .map_err(|e| Error::io(format!("cannot read back `{}`", written.display()), e))?;
-            ipc::resume_file(schema, out, file, points.last().map_or(0, |p| p.offset))
+            let offset = points.last().map_or(0, |p| p.offset);
+            match format {
+                Format::ArrowStream => ipc::resume_stream(schema, out, file, offset),
+                _ => ipc::resume_file(schema, out, file, offset),
+            }
         }
         #[allow(unreachable_patterns)]
         _ => Err(format.not_built()),
