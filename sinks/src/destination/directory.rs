@@ -17,7 +17,7 @@ use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::file::{EncodedFile, FILE_BUFFER, HashingWriter, OutputFile};
+use super::file::{self, EncodedFile, FILE_BUFFER, HashingWriter, OutputFile};
 use super::partition::{PartitionKey, Partitioner, directory_of};
 use super::{complete_but_gone, ensure_replaceable, partial_path, sync_dir, sync_parent};
 use crate::config::Settings;
@@ -283,6 +283,8 @@ struct OpenPart {
     last_used: u64,
     /// (written, buffered) bytes when last measured, for [`SizeModel::observe_close`].
     last_sizes: (u64, u64),
+    /// The durable points of a resumable parquet part so far (see [`Parts::pause_all`]).
+    points: Vec<serde_json::Value>,
 }
 
 /// The part files of one output: which are open, which are done, and when to rotate.
@@ -361,6 +363,8 @@ impl<'a> Parts<'a> {
             } else {
                 part.file.write(&batch.slice(offset, len))?;
             }
+            let points = part.file.durable()?;
+            part.points.extend(points.iter().map(file::point_state));
             offset += len;
             let rows = part.file.rows();
             let mut full = layout.max_rows_per_file.is_some_and(|max| rows >= max);
@@ -428,6 +432,7 @@ impl<'a> Parts<'a> {
                     relative,
                     last_used: 0,
                     last_sizes: (0, 0),
+                    points: Vec::new(),
                 })
             }
         };
@@ -484,20 +489,26 @@ impl<'a> Parts<'a> {
 
     /// Pauses every open part at a durable point (each is flushed and synced), if the format
     /// can: then every row given so far is on disk.
-    fn pause_all(&mut self) -> Result<Option<Vec<PausedPart>>> {
+    /// With `cut`, a format that stops only at its own points (parquet) makes one in every
+    /// open part (ends its row group); without, such a format has no point to pause at.
+    fn pause_all(&mut self, cut: bool) -> Result<Option<Vec<PausedPart>>> {
         let mut paused = Vec::with_capacity(self.open.len());
         for (key, part) in &mut self.open {
-            let Some(point) = part.file.pause(&self.root.join(&part.relative))? else {
-                return Ok(None);
+            let points = match part.file.pause(&self.root.join(&part.relative))? {
+                Some(point) => vec![file::point_state(&point)],
+                None if cut => {
+                    let points = part.file.cut()?;
+                    part.points.extend(points.iter().map(file::point_state));
+                    part.points.clone()
+                }
+                None => return Ok(None),
             };
             paused.push(PausedPart {
                 key: key.clone(),
                 relative: part.relative.clone(),
                 last_used: part.last_used,
                 last_sizes: part.last_sizes,
-                offset: point.offset,
-                rows: point.rows,
-                format: point.state,
+                points,
             });
         }
         paused.sort_by(|a, b| a.relative.cmp(&b.relative));
@@ -521,24 +532,22 @@ impl<'a> Parts<'a> {
         self.done = state.parts;
         for paused in state.open {
             let path = self.root.join(&paused.relative);
-            let (file, hasher) = reopen_part(&path, paused.offset)?;
-            let out = HashingWriter::resumed(
-                OutputFile::buffered(file, self.buffer),
-                hasher,
-                paused.offset,
-            );
-            let point = DurablePoint {
-                rows: paused.rows,
-                offset: paused.offset,
-                state: paused.format,
-            };
+            let points = paused
+                .points
+                .iter()
+                .map(file::point_of)
+                .collect::<Result<Vec<DurablePoint>>>()?;
+            let offset = points.last().map_or(0, |p| p.offset);
+            let (file, hasher) = reopen_part(&path, offset)?;
+            let out =
+                HashingWriter::resumed(OutputFile::buffered(file, self.buffer), hasher, offset);
             let schema = self.partitioner.data_schema();
             let file = EncodedFile::resume(
                 out,
                 self.format,
                 schema,
                 &self.settings.writer,
-                &[point],
+                &points,
                 &path,
             )?;
             self.open.insert(
@@ -548,6 +557,7 @@ impl<'a> Parts<'a> {
                     relative: paused.relative,
                     last_used: paused.last_used,
                     last_sizes: paused.last_sizes,
+                    points: paused.points,
                 },
             );
         }
@@ -602,9 +612,9 @@ struct PausedPart {
     relative: String,
     last_used: u64,
     last_sizes: (u64, u64),
-    offset: u64,
-    rows: u64,
-    format: serde_json::Value,
+    /// The part's durable points as [`file::point_state`] writes them: its last one, or
+    /// every row group of a parquet part.
+    points: Vec<serde_json::Value>,
 }
 
 /// A resumable write's journal and where it continues.
@@ -671,6 +681,18 @@ pub(crate) async fn write(
         Some(_) => staging.keep_on_drop(),
         None => staging,
     };
+    // A resumable partitioned parquet output cuts the row groups of its open parts at each
+    // checkpoint (see below), so its parts report their row groups as durable points.
+    let cuts = resumable.is_some() && partitioner.is_partitioned();
+    let durable_settings;
+    let settings = if cuts {
+        let mut s = settings.clone();
+        s.writer.durable_points = true;
+        durable_settings = s;
+        &durable_settings
+    } else {
+        settings
+    };
     let mut parts = Parts::new(&staging.path, format, settings, &partitioner);
     if let Some(state) = state {
         parts.restore(state)?;
@@ -687,13 +709,17 @@ pub(crate) async fn write(
         rows += batch.num_rows() as u64;
         let Some(journal) = journal else { continue };
         let closed = parts.done.len() > journaled;
-        if !closed && parts.bytes() - journaled_bytes < settings.writer.checkpoint_bytes {
+        journaled = parts.done.len();
+        let due = parts.bytes() - journaled_bytes >= settings.writer.checkpoint_bytes;
+        if !closed && !due {
             continue;
         }
-        // Every open part paused: all rows so far are durable. A format that cannot stop
-        // part way makes its durable points as parts close, which for an unpartitioned
-        // output (one part at a time) hold the rows before the next part.
-        let checkpoint = match parts.pause_all()? {
+        // Every open part paused: all rows so far are durable. Parquet stops only at row
+        // groups: an unpartitioned output (one part at a time) journals its closed parts,
+        // which hold the rows before the next part; a partitioned one, with several parts
+        // open, ends their row groups every `checkpoint_bytes` (so its row groups differ
+        // from those of an export without --resume).
+        let checkpoint = match parts.pause_all(cuts && due)? {
             Some(paused) => Some(Checkpoint {
                 rows,
                 state: parts.state(paused, parts.sizes),
@@ -703,9 +729,8 @@ pub(crate) async fn write(
         };
         if let Some(checkpoint) = checkpoint {
             journal.record(checkpoint)?;
+            journaled_bytes = parts.bytes();
         }
-        journaled = parts.done.len();
-        journaled_bytes = parts.bytes();
     }
     if !partitioner.is_partitioned() && parts.done.is_empty() && parts.open.is_empty() {
         // An empty export still gets one (empty) file that carries the schema.

@@ -360,6 +360,12 @@ impl EncodedFile {
         }))
     }
 
+    /// Ends the format's open unit here (parquet's row group) and returns the durable points
+    /// since the last call.
+    pub(crate) fn cut(&mut self) -> Result<Vec<DurablePoint>> {
+        self.writer.cut()
+    }
+
     /// The durable points the format reached on its own since the last call (parquet's row
     /// groups).
     pub(crate) fn durable(&mut self) -> Result<Vec<DurablePoint>> {

@@ -187,6 +187,12 @@ pub(crate) trait FormatWriter<W: Write>: Send {
     fn durable(&mut self) -> Result<Vec<DurablePoint>> {
         Ok(Vec::new())
     }
+
+    /// For formats with their own durable points: makes one here (parquet ends its open row
+    /// group), and returns the points reached since the last call, each already synced.
+    fn cut(&mut self) -> Result<Vec<DurablePoint>> {
+        self.durable()
+    }
 }
 
 /// The writer of `format` for batches of `schema`, writing to `out`.

@@ -796,6 +796,7 @@ impl<W: Output> ParquetWriter<W> {
 
     /// Hands the open row group to the flusher.
     fn flush_row_group(&mut self) -> Result<()> {
+        self.open_bytes = 0;
         if self.open_rows.take().is_none() {
             return Ok(());
         }
@@ -822,7 +823,6 @@ impl<W: Output> ParquetWriter<W> {
             self.open_bytes += input_bytes(&head);
             let rows = self.open_rows.unwrap_or(0);
             if rows >= self.row_group_size || self.open_bytes >= MAX_ROW_GROUP_MEMORY {
-                self.open_bytes = 0;
                 self.flush_row_group()?;
             }
         }
@@ -831,6 +831,15 @@ impl<W: Output> ParquetWriter<W> {
 
     /// Waits for the flusher to append what it was given, then measures the open row group.
     fn measure(&mut self) -> Result<usize> {
+        self.wait_flushed()?;
+        match self.open_rows {
+            Some(_) => self.encoders.measure(),
+            None => Ok(0),
+        }
+    }
+
+    /// Waits until the flusher has appended every row group handed to it.
+    fn wait_flushed(&mut self) -> Result<()> {
         if self.in_flight {
             let (reply, done) = sync_channel(1);
             if self.flusher()?.queue.send(Flush::Wait(reply)).is_err() || done.recv().is_err() {
@@ -838,10 +847,7 @@ impl<W: Output> ParquetWriter<W> {
             }
             self.in_flight = false;
         }
-        match self.open_rows {
-            Some(_) => self.encoders.measure(),
-            None => Ok(0),
-        }
+        Ok(())
     }
 
     /// Stops the threads after a failure: the file can no longer be completed.
@@ -882,6 +888,13 @@ impl<W: Output> FormatWriter<W> for ParquetWriter<W> {
         self.fail(flushed)?;
         let flusher = self.flusher.take().ok_or_else(failed_earlier)?;
         Ok(flusher.join()?.into_inner().map_err(parquet_error)?.inner)
+    }
+
+    /// Ends the open row group here and waits until it is durable.
+    fn cut(&mut self) -> Result<Vec<DurablePoint>> {
+        let cut = self.flush_row_group().and_then(|()| self.wait_flushed());
+        self.fail(cut)?;
+        self.durable()
     }
 
     fn durable(&mut self) -> Result<Vec<DurablePoint>> {
