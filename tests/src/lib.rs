@@ -4,6 +4,8 @@
 pub mod collect;
 pub mod http;
 pub mod maxcompute;
+#[cfg(feature = "proptest")]
+pub mod mutate;
 mod routed;
 pub mod sink_conformance;
 pub mod vikingdb;

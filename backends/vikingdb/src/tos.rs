@@ -453,38 +453,12 @@ mod tests {
 /// scales them (see `tests/FUZZING.md`).
 #[cfg(test)]
 pub(crate) mod fuzz {
+    pub(crate) use arrowport_testkit::mutate::{Edit, apply, config};
     use proptest::collection::vec;
     use proptest::prelude::*;
-    use proptest::sample::{Index, select};
-    use proptest::test_runner::RngSeed;
     use serde_json::json;
 
     use super::*;
-
-    /// proptest's defaults (`PROPTEST_CASES`, 256 by default), with a fixed seed unless
-    /// `PROPTEST_RNG_SEED` picks one, so that a test run is repeatable.
-    pub(crate) fn config() -> ProptestConfig {
-        let mut config = ProptestConfig {
-            failure_persistence: None,
-            ..ProptestConfig::default()
-        };
-        if config.rng_seed == RngSeed::Random {
-            config.rng_seed = RngSeed::Fixed(0x0a77_09a7);
-        }
-        config
-    }
-
-    /// One edit of a valid encoding.
-    #[derive(Debug, Clone)]
-    pub(crate) enum Edit {
-        Flip(Index, u8),
-        Insert(Index, u8),
-        Delete(Index),
-        Truncate(Index),
-        /// Overwrites bytes with a huge length or count, as a decimal number or a little-endian
-        /// word (Parquet's footer length, Thrift sizes).
-        Huge(Index, Vec<u8>),
-    }
 
     /// 2^31, 2^40, u32::MAX and u64::MAX as text and as little-endian words.
     fn huge_words() -> Vec<Vec<u8>> {
@@ -497,35 +471,9 @@ pub(crate) mod fuzz {
         words
     }
 
-    /// One to four edits.
+    /// One to four edits, with the huge values of this crate's encodings.
     pub(crate) fn edits() -> impl Strategy<Value = Vec<Edit>> {
-        let edit = prop_oneof![
-            (any::<Index>(), any::<u8>()).prop_map(|(at, bit)| Edit::Flip(at, bit)),
-            (any::<Index>(), any::<u8>()).prop_map(|(at, b)| Edit::Insert(at, b)),
-            any::<Index>().prop_map(Edit::Delete),
-            any::<Index>().prop_map(Edit::Truncate),
-            (any::<Index>(), select(huge_words())).prop_map(|(at, w)| Edit::Huge(at, w)),
-        ];
-        vec(edit, 1..5)
-    }
-
-    /// Applies `edits` in order; positions scale to the length at each step.
-    pub(crate) fn apply(bytes: &mut Vec<u8>, edits: &[Edit]) {
-        for edit in edits {
-            let len = bytes.len();
-            match edit {
-                Edit::Insert(at, b) => bytes.insert(at.index(len + 1), *b),
-                _ if len == 0 => {}
-                Edit::Flip(at, bit) => bytes[at.index(len)] ^= 1 << (bit % 8),
-                Edit::Delete(at) => drop(bytes.remove(at.index(len))),
-                Edit::Truncate(at) => bytes.truncate(at.index(len)),
-                Edit::Huge(at, word) => {
-                    let at = at.index(len);
-                    let end = (at + word.len()).min(len);
-                    bytes.splice(at..end, word.iter().copied());
-                }
-            }
-        }
+        arrowport_testkit::mutate::edits(huge_words())
     }
 
     fn objects() -> impl Strategy<Value = Vec<ObjectInfo>> {
