@@ -25,6 +25,19 @@ fn run(dir: &Path, args: &[&str]) -> Output {
         .expect("run arrowport")
 }
 
+/// Starts an emulator (`start`) on a runtime of its own: the pair stays alive together.
+fn on_runtime<T, E: std::fmt::Debug>(
+    start: impl std::future::Future<Output = Result<T, E>>,
+) -> (tokio::runtime::Runtime, T) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let emulator = rt.block_on(start).unwrap();
+    (rt, emulator)
+}
+
 fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
@@ -553,20 +566,12 @@ mod vikingdb {
 
     /// An emulator on its own runtime, alive as long as the returned pair.
     fn emulator() -> (tokio::runtime::Runtime, VikingDbEmulator) {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
-        let emu = rt
-            .block_on(VikingDbEmulator::start(EmulatorConfig {
-                rows: 2000,
-                dim: 8,
-                rows_per_part: 700,
-                ..EmulatorConfig::default()
-            }))
-            .unwrap();
-        (rt, emu)
+        super::on_runtime(VikingDbEmulator::start(EmulatorConfig {
+            rows: 2000,
+            dim: 8,
+            rows_per_part: 700,
+            ..EmulatorConfig::default()
+        }))
     }
 
     fn url(emu: &VikingDbEmulator, extra: &str) -> String {
@@ -677,20 +682,12 @@ mod maxcompute {
 
     /// An emulator on its own runtime, alive as long as the returned pair.
     fn emulator() -> (tokio::runtime::Runtime, MaxComputeEmulator) {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
-        let emu = rt
-            .block_on(MaxComputeEmulator::start(MaxComputeConfig {
-                rows: 300,
-                narrow_rows: 2000,
-                partition_rows: 50,
-                ..MaxComputeConfig::default()
-            }))
-            .unwrap();
-        (rt, emu)
+        super::on_runtime(MaxComputeEmulator::start(MaxComputeConfig {
+            rows: 300,
+            narrow_rows: 2000,
+            partition_rows: 50,
+            ..MaxComputeConfig::default()
+        }))
     }
 
     fn url(emu: &MaxComputeEmulator, path: &str, extra: &str) -> String {

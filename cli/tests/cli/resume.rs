@@ -517,21 +517,13 @@ mod vikingdb {
 
     /// An emulator whose export tasks are done after `polls` polls.
     fn emulator_polled(polls: u32) -> (tokio::runtime::Runtime, VikingDbEmulator) {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
-        let emu = rt
-            .block_on(VikingDbEmulator::start(EmulatorConfig {
-                rows: 24_000,
-                dim: 8,
-                rows_per_part: 2_000,
-                polls_to_done: polls,
-                ..EmulatorConfig::default()
-            }))
-            .unwrap();
-        (rt, emu)
+        crate::on_runtime(VikingDbEmulator::start(EmulatorConfig {
+            rows: 24_000,
+            dim: 8,
+            rows_per_part: 2_000,
+            polls_to_done: polls,
+            ..EmulatorConfig::default()
+        }))
     }
 
     /// A run killed while its task is still running (before anything is planned) journaled
@@ -735,20 +727,12 @@ mod maxcompute {
     use crate::arrowport;
 
     fn emulator() -> (tokio::runtime::Runtime, MaxComputeEmulator) {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
-        let emu = rt
-            .block_on(MaxComputeEmulator::start(MaxComputeConfig {
-                rows: 300,
-                narrow_rows: 60_000,
-                partition_rows: 50,
-                ..MaxComputeConfig::default()
-            }))
-            .unwrap();
-        (rt, emu)
+        crate::on_runtime(MaxComputeEmulator::start(MaxComputeConfig {
+            rows: 300,
+            narrow_rows: 60_000,
+            partition_rows: 50,
+            ..MaxComputeConfig::default()
+        }))
     }
 
     fn url(emu: &MaxComputeEmulator) -> String {
