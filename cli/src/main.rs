@@ -3,12 +3,12 @@
 
 mod args;
 mod commands;
-mod plugins;
 mod progress;
 mod report;
 
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
+    arrowport_plugins::link();
     report::exit_code(commands::run(args::Cli::parse()))
 }

@@ -14,6 +14,7 @@ pub mod plan;
 pub mod progress;
 pub mod registry;
 pub mod retry;
+pub mod routing;
 pub mod scan;
 pub mod source;
 pub mod split;

@@ -3,14 +3,11 @@
 
 use arrowport_core::job::Job;
 use arrowport_core::journal::Command;
-use arrowport_core::options::suggestion;
 use arrowport_core::plan::PlanDocument;
 use arrowport_core::registry::{SinkTarget, find_source, resolve_sink};
+use arrowport_core::routing::{self, public_options, split_sink_query};
 use arrowport_core::split;
-use arrowport_core::{
-    Error, ExportSource, OptionMap, Result, Scan, Sink, SinkPlugin, SinkSpec, SourcePlugin,
-    SourceSpec,
-};
+use arrowport_core::{Error, ExportSource, OptionMap, Result, Scan, Sink, SinkSpec, SourceSpec};
 
 use crate::args::{ExportArgs, ScanArgs};
 
@@ -46,11 +43,7 @@ pub fn source(url: &str, options: &[String]) -> Result<Box<dyn ExportSource>> {
 
 /// A source URL with its `-o` options merged in.
 pub fn source_spec(url: &str, options: &[String]) -> Result<SourceSpec> {
-    let mut spec = SourceSpec::parse(url)?;
-    let plugin = find_source(&spec.scheme)?;
-    let mut unused = OptionMap::new();
-    route(options, plugin, None, &mut spec.options, &mut unused)?;
-    Ok(spec)
+    routing::source_spec(url, options)
 }
 
 pub fn export_job(args: ExportArgs) -> Result<ExportJob> {
@@ -94,11 +87,11 @@ pub fn export_job(args: ExportArgs) -> Result<ExportJob> {
     let source_plugin = find_source(&spec.scheme)?;
 
     let format = args.format.as_deref().or(job.format.as_deref());
-    let (sink_text, url_options) = split_query(&job.sink)?;
+    let (sink_text, url_options) = split_sink_query(&job.sink)?;
     let (sink_plugin, target) = resolve_sink(&sink_text, format)?;
     let mut sink_options = url_options;
     sink_options.merge(job.sink_options);
-    route(
+    routing::route(
         &args.options.options,
         source_plugin,
         Some(sink_plugin),
@@ -121,13 +114,13 @@ pub fn export_job(args: ExportArgs) -> Result<ExportJob> {
     };
     let command = Command {
         source: job.source.clone(),
-        source_options: public(&spec.options),
+        source_options: public_options(&spec.options),
         columns: scan.columns.clone(),
         limit: scan.limit,
         splits,
         sink: job.sink.clone(),
         format: sink_plugin.name.to_string(),
-        sink_options: public(&sink_options),
+        sink_options: public_options(&sink_options),
     };
     let source_options = spec.options.clone();
     let source = (source_plugin.build)(spec)?;
@@ -145,15 +138,6 @@ pub fn export_job(args: ExportArgs) -> Result<ExportJob> {
     })
 }
 
-/// Options with the secret-looking ones left out: what plan documents and journals keep.
-fn public(options: &OptionMap) -> std::collections::BTreeMap<String, String> {
-    options
-        .iter()
-        .filter(|(k, _)| !arrowport_core::options::is_secret_key(k))
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
-}
-
 /// Reads a plan written by `arrowport plan --json`.
 fn load_plan(path: &std::path::Path) -> Result<PlanDocument> {
     let text = std::fs::read_to_string(path).map_err(|e| {
@@ -161,67 +145,4 @@ fn load_plan(path: &std::path::Path) -> Result<PlanDocument> {
     })?;
     PlanDocument::parse(&text)
         .map_err(|e| Error::config(format!("plan `{}`: {}", path.display(), e.message())))
-}
-
-/// A remote sink's URL without its query, and the query's options
-/// (`maxcompute://p/t?partition=pt=1`); paths and stdout pass unchanged.
-fn split_query(sink: &str) -> Result<(String, OptionMap)> {
-    if !sink.contains("://") || sink.starts_with("file://") {
-        return Ok((sink.to_string(), OptionMap::new()));
-    }
-    let mut url = url::Url::parse(sink)
-        .map_err(|e| Error::config(format!("malformed sink URL `{sink}`: {e}")))?;
-    let options = OptionMap::from_query(&url)?;
-    url.set_query(None);
-    Ok((url.to_string(), options))
-}
-
-/// Sends each `-o key=value` to the plugin that takes `key`; `source.` / `sink.` prefixes
-/// decide when both do.
-fn route(
-    assignments: &[String],
-    source: &SourcePlugin,
-    sink: Option<&SinkPlugin>,
-    source_options: &mut OptionMap,
-    sink_options: &mut OptionMap,
-) -> Result<()> {
-    let source_keys = (source.options)();
-    let sink_keys = sink.map_or(&[][..], |s| (s.options)());
-    for text in assignments {
-        let (key, value) = OptionMap::parse_assignment(text)?;
-        if let Some(k) = key.strip_prefix("source.") {
-            source_options.insert(k, value);
-        } else if let Some(k) = key.strip_prefix("sink.") {
-            if sink.is_none() {
-                return Err(Error::config(format!(
-                    "`-o {text}`: this command has no sink"
-                )));
-            }
-            sink_options.insert(k, value);
-        } else {
-            match (
-                source_keys.contains(&key.as_str()),
-                sink_keys.contains(&key.as_str()),
-            ) {
-                (true, true) => {
-                    return Err(Error::config(format!(
-                        "option `{key}` is taken by both the source and the sink; write \
-                         `source.{key}=…` or `sink.{key}=…`"
-                    )));
-                }
-                (true, false) => source_options.insert(key, value),
-                (false, true) => sink_options.insert(key, value),
-                (false, false) => {
-                    let all: Vec<&str> = source_keys.iter().chain(sink_keys).copied().collect();
-                    return Err(Error::config(format!(
-                        "unknown option `{key}` for {}{}; {}",
-                        source.name,
-                        sink.map(|s| format!(" or {}", s.name)).unwrap_or_default(),
-                        suggestion(&key, &all)
-                    )));
-                }
-            }
-        }
-    }
-    Ok(())
 }
