@@ -96,6 +96,69 @@ Examples:
     /// Serve a loopback emulator of a remote service, for trying arrowport and its peers.
     #[command(subcommand)]
     Emulate(EmulateCommand),
+    /// Serve every registered source over Arrow Flight: one endpoint per split.
+    #[command(after_help = "\
+Examples:
+  ARROWPORT_FLIGHT_TOKEN=s3cret arrowport serve --listen 0.0.0.0:8815 --config sources.toml
+  arrowport serve --no-auth                       # any source URL, loopback only
+
+Prints the address (grpc://host:port) on stdout once it accepts calls; stops on Ctrl-C or
+SIGTERM. A GetFlightInfo command is JSON: {\"url\": \"maxcompute://p/t\", \"columns\": [..],
+\"limit\": N, \"options\": {..}} or {\"source\": \"sales\", ..} for a configured source.")]
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The address to listen on (port 0 picks a free one).
+    #[arg(long, default_value = "127.0.0.1:8815")]
+    pub listen: std::net::SocketAddr,
+
+    /// A TOML file naming the sources clients may read (`[sources.sales] url = "..."`).
+    /// Without one, clients may name any source URL.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+
+    /// A file holding the bearer token every call must carry (else ARROWPORT_FLIGHT_TOKEN).
+    #[arg(long)]
+    pub token_file: Option<PathBuf>,
+
+    /// Serve without authentication: only on a trusted network.
+    #[arg(long, conflicts_with = "token_file")]
+    pub no_auth: bool,
+
+    /// A PEM certificate chain: serve grpc+tls (with --tls-key).
+    #[arg(long, requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The PEM private key of --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// A file holding the key tickets are sealed with (at least 32 bytes); servers sharing
+    /// it accept each other's tickets, also across restarts. Default: a fresh random key.
+    #[arg(long)]
+    pub ticket_key_file: Option<PathBuf>,
+
+    /// The directory local files may be read from, when no config sets `file_root`.
+    #[arg(long)]
+    pub file_root: Option<PathBuf>,
+
+    /// DoGet streams that run at once (default: twice the cores, at least 4).
+    #[arg(long)]
+    pub max_streams: Option<usize>,
+
+    /// DoGet calls that may wait for a running stream; beyond, calls get Unavailable.
+    #[arg(long, default_value_t = 256)]
+    pub max_waiting: usize,
+
+    /// Seconds a waiting DoGet waits before it gets Unavailable.
+    #[arg(long, default_value_t = 60)]
+    pub queue_timeout: u64,
+
+    /// Seconds running streams may go on after Ctrl-C or SIGTERM before they are ended.
+    #[arg(long, default_value_t = 30)]
+    pub grace: u64,
 }
 
 #[derive(Debug, Subcommand)]

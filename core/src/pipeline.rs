@@ -16,7 +16,7 @@ use crate::progress::ProgressEvent;
 use crate::stream::ordered_parallel;
 use crate::{
     Context, Error, ErrorKind, ExportSource, RecordBatchStreamAdapter, Result, Scan,
-    SendableRecordBatchStream, Sink, Split, WriteSummary,
+    SendableRecordBatchStream, Sink, Split, SplitToken, WriteSummary,
 };
 
 /// What an export did.
@@ -237,6 +237,35 @@ pub async fn export_planned(
         journal.remove()?;
     }
     Ok(finish(write, &counter, started, cx))
+}
+
+/// Reads `tokens`, splits of one plan, one after another as one stream, checked like
+/// [`export`]'s batches: conformed to `schema`, cut after `limit` rows, and, when `rows` (the
+/// rows the splits hold) is known, ending with exactly that many source rows or a
+/// [`ErrorKind::DataIntegrity`] error. A split is opened only once the one before it ended,
+/// and dropping the stream stops all work: what a remote reader of a few splits (a Flight
+/// `DoGet`, a Python read task) needs.
+pub fn read_splits(
+    source: Arc<dyn ExportSource>,
+    tokens: Vec<SplitToken>,
+    schema: SchemaRef,
+    limit: Option<u64>,
+    rows: Option<u64>,
+    cx: &Context,
+) -> SendableRecordBatchStream {
+    let opener = cx.clone();
+    let batches = futures::stream::iter(tokens)
+        .then(move |token| {
+            let (source, cx) = (source.clone(), opener.clone());
+            async move { source.open_split(&token, &cx).await }
+        })
+        .flat_map(|opened| match opened {
+            Ok(stream) => stream.boxed(),
+            Err(e) => futures::stream::once(async move { Err(e) }).boxed(),
+        });
+    let counter = Arc::new(AtomicU64::new(0));
+    Checker::new(schema.clone(), limit, Expect::Rows(rows), cx, counter)
+        .stream(RecordBatchStreamAdapter::sendable(schema, batches))
 }
 
 /// Where splits end in the input: journaled as they are read, and checked against what an

@@ -6,6 +6,7 @@ mod emulate;
 mod export;
 pub(crate) mod inspect;
 mod resolve;
+mod serve;
 
 use std::sync::Arc;
 
@@ -63,6 +64,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Emulate(EmulateCommand::Vikingdb(args)) => {
             runtime()?.block_on(with_ctrl_c(renderer, |cx| emulate::vikingdb(args, cx, out)))
         }
+        Command::Serve(args) => runtime()?.block_on(serve::run(args)),
         Command::Emulate(EmulateCommand::Maxcompute(args)) => runtime()?
             .block_on(with_ctrl_c(renderer, |cx| {
                 emulate::maxcompute(args, cx, out)
