@@ -56,6 +56,13 @@ impl Prepared {
 
 type CacheKey = (SourceRef, BTreeMap<String, String>);
 
+/// Built sources by what they were built from, oldest first out.
+#[derive(Debug, Default)]
+struct SourceCache {
+    built: HashMap<CacheKey, Arc<Prepared>>,
+    order: std::collections::VecDeque<CacheKey>,
+}
+
 /// The server's state: what it serves, its keys, and the streams it runs.
 #[derive(Debug)]
 pub struct Service {
@@ -63,7 +70,7 @@ pub struct Service {
     key: TicketKey,
     auth: Auth,
     admission: Admission,
-    sources: Mutex<(HashMap<CacheKey, Arc<Prepared>>, Vec<CacheKey>)>,
+    sources: Mutex<SourceCache>,
     /// Cancelled when the server stops waiting for running streams to end.
     streams: CancellationToken,
 }
@@ -91,7 +98,7 @@ impl Service {
             key,
             auth,
             admission: Admission::new(limits),
-            sources: Mutex::new((HashMap::new(), Vec::new())),
+            sources: Mutex::new(SourceCache::default()),
             streams: CancellationToken::new(),
         }
     }
@@ -116,9 +123,8 @@ impl Service {
         options: &BTreeMap<String, String>,
     ) -> Result<Arc<Prepared>> {
         let key = (source.clone(), options.clone());
-        let mut guard = self.sources.lock().unwrap();
-        let (cache, order) = &mut *guard;
-        if let Some(found) = cache.get(&key) {
+        let mut cache = self.sources.lock().unwrap();
+        if let Some(found) = cache.built.get(&key) {
             return Ok(found.clone());
         }
         let spec = self.catalog.spec(source, options)?;
@@ -126,12 +132,13 @@ impl Service {
             source: Arc::from(build_source(spec)?),
             schema: OnceCell::new(),
         });
-        if order.len() >= SOURCE_CACHE {
-            let oldest = order.remove(0);
-            cache.remove(&oldest);
+        if cache.order.len() >= SOURCE_CACHE
+            && let Some(oldest) = cache.order.pop_front()
+        {
+            cache.built.remove(&oldest);
         }
-        order.push(key.clone());
-        cache.insert(key, prepared.clone());
+        cache.order.push_back(key.clone());
+        cache.built.insert(key, prepared.clone());
         Ok(prepared)
     }
 
