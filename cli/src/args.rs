@@ -217,6 +217,10 @@ pub struct EmulateVikingdbArgs {
     /// Task polls spent running before an export task is done.
     #[arg(long, default_value_t = 3)]
     pub polls: u32,
+
+    /// Rows per exported part file (each file is one split of a plan).
+    #[arg(long, default_value_t = 100_000, value_parser = parse_count)]
+    pub rows_per_part: u64,
 }
 
 #[derive(Debug, Args)]

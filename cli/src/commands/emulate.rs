@@ -14,6 +14,7 @@ pub async fn vikingdb(args: EmulateVikingdbArgs, cx: Context, out: Output) -> Re
         collection: args.collection,
         rows: args.rows,
         polls_to_done: args.polls,
+        rows_per_part: args.rows_per_part,
         api_port: args.port,
         tos_port: args.tos_port,
         ..EmulatorConfig::default()
