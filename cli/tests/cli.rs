@@ -8,6 +8,8 @@ use arrow::ipc::reader::{FileReader, StreamReader};
 
 #[path = "cli/files.rs"]
 mod files;
+#[path = "cli/flight.rs"]
+mod flight;
 #[path = "cli/resume.rs"]
 mod resume;
 
