@@ -515,6 +515,7 @@ mod tests {
     use arrow::array::{ArrayRef, Int32Array, Int64Array, StringArray};
     use arrow::datatypes::{DataType, Field};
     use async_trait::async_trait;
+    use futures::TryStreamExt;
 
     use super::*;
     use crate::{SourceCapabilities, Split, SplitToken, stream::RecordBatchStreamAdapter};
@@ -623,6 +624,63 @@ mod tests {
             }
             Ok(WriteSummary::new(rows, 0, Vec::new(), false))
         }
+    }
+
+    #[tokio::test]
+    async fn read_splits_reads_tokens_in_order_checks_counts_and_stops_at_the_limit() {
+        let src = Arc::new(fixed(vec![batch(0..4), batch(4..8)], None));
+        let token = SplitToken::new("fixed", &0).unwrap();
+        let cx = Context::new();
+        let read = |limit, rows| {
+            read_splits(
+                src.clone(),
+                vec![token.clone(), token.clone()],
+                schema(),
+                limit,
+                rows,
+                &cx,
+            )
+        };
+        let ids = |batches: Vec<RecordBatch>| -> Vec<i64> {
+            batches
+                .iter()
+                .flat_map(|b| {
+                    b.column(0)
+                        .as_any()
+                        .downcast_ref::<Int64Array>()
+                        .unwrap()
+                        .values()
+                        .to_vec()
+                })
+                .collect()
+        };
+        // Opened one after another: nothing is opened before the stream is polled.
+        let stream = read(None, Some(16));
+        assert_eq!(src.opened.load(Ordering::SeqCst), 0);
+        let got: Vec<RecordBatch> = stream.try_collect().await.unwrap();
+        assert_eq!(
+            ids(got),
+            [(0..8).collect::<Vec<i64>>(), (0..8).collect()].concat()
+        );
+
+        // A limit inside the first split never opens the second.
+        src.opened.store(0, Ordering::SeqCst);
+        let got: Vec<RecordBatch> = read(Some(6), Some(16)).try_collect().await.unwrap();
+        assert_eq!(ids(got), (0..6).collect::<Vec<i64>>());
+        assert_eq!(src.opened.load(Ordering::SeqCst), 1);
+
+        // Splits that end with another count than the plan's are a data integrity error.
+        let e = read(None, Some(17))
+            .try_collect::<Vec<_>>()
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::DataIntegrity);
+        let foreign = SplitToken::new("other", &0).unwrap();
+        let e = read_splits(src.clone(), vec![foreign], schema(), None, None, &cx)
+            .try_collect::<Vec<_>>()
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Config);
     }
 
     #[tokio::test]

@@ -395,7 +395,8 @@ impl FlightService for FlightHandler {
                 Err(e) => Err(e),
             };
             let mut metadata = serde_json::json!({
-                "url": entry.url,
+                // Without its query: an operator may have put options there.
+                "url": entry.url.split('?').next().unwrap_or_default(),
                 "description": entry.description,
             });
             let info = FlightInfo::new()
