@@ -34,6 +34,7 @@ struct Setup {
     auth: Auth,
     limits: Limits,
     grace: Duration,
+    tls: Option<(std::path::PathBuf, std::path::PathBuf)>,
 }
 
 impl Default for Setup {
@@ -45,6 +46,7 @@ impl Default for Setup {
             auth: Auth::Bearer(TOKEN.into()),
             limits: Limits::default(),
             grace: Duration::from_secs(30),
+            tls: None,
         }
     }
 }
@@ -58,7 +60,7 @@ impl Setup {
             catalog: self.catalog,
             auth: self.auth,
             key: self.key,
-            tls: None,
+            tls: self.tls,
             limits: self.limits,
             grace: self.grace,
         };
@@ -74,7 +76,11 @@ impl Setup {
             )
             .await
         });
-        let address = address.await.unwrap().replace("grpc://", "http://");
+        let address = address
+            .await
+            .unwrap()
+            .replace("grpc+tls://", "https://")
+            .replace("grpc://", "http://");
         Server {
             address,
             stop: Some(stop),
@@ -769,4 +775,62 @@ async fn stopping_ends_streams_that_outlast_the_grace_period() {
             "{s}"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_serves_clients_that_trust_the_certificate() {
+    use tonic::transport::{Certificate, ClientTlsConfig};
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/tls");
+    let server = Setup {
+        tls: Some((dir.join("server.pem"), dir.join("server.key"))),
+        ..Setup::default()
+    }
+    .start()
+    .await;
+    assert!(
+        server.address.starts_with("https://127.0.0.1:"),
+        "{}",
+        server.address
+    );
+    let pem = std::fs::read(dir.join("ca.pem")).unwrap();
+    let tls = ClientTlsConfig::new()
+        .ca_certificate(Certificate::from_pem(pem))
+        .domain_name("localhost");
+    let channel = Channel::from_shared(server.address.clone())
+        .unwrap()
+        .tls_config(tls)
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut client = FlightClient::new(channel);
+    client
+        .add_header("authorization", &format!("Bearer {TOKEN}"))
+        .unwrap();
+    let info = client
+        .get_flight_info(command(serde_json::json!({"url": "datagen://?rows=100"})))
+        .await
+        .unwrap();
+    let got = read(&mut client, info.endpoint[0].ticket.clone().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(got.iter().map(|b| b.num_rows()).sum::<usize>(), 100);
+
+    // A plaintext client gets no answer from a TLS server.
+    let plain = Channel::from_shared(server.address.replace("https://", "http://"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut plain = FlightClient::new(plain);
+    plain
+        .add_header("authorization", &format!("Bearer {TOKEN}"))
+        .unwrap();
+    assert!(
+        plain
+            .get_flight_info(command(serde_json::json!({"url": "datagen://?rows=1"})))
+            .await
+            .is_err()
+    );
+    server.stop().await.unwrap();
 }
