@@ -14,6 +14,7 @@ use arrowport_core::{Error, ErrorKind, Result, SourceSpec};
 use serde::Deserialize;
 
 use crate::ticket::SourceRef;
+use crate::writes::{SinkEntry, Writes};
 
 /// A configuration file: `serve --config sources.toml`.
 #[derive(Debug, Deserialize)]
@@ -23,6 +24,8 @@ struct ConfigFile {
     server: ServerSection,
     #[serde(default)]
     sources: BTreeMap<String, SourceEntry>,
+    #[serde(default)]
+    sinks: BTreeMap<String, SinkEntry>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -54,6 +57,7 @@ pub struct SourceEntry {
 #[derive(Debug, Clone)]
 pub struct Catalog {
     sources: BTreeMap<String, (SourceEntry, Vec<String>)>,
+    writes: Writes,
     allow_urls: bool,
     file_root: Option<PathBuf>,
 }
@@ -64,6 +68,7 @@ impl Catalog {
     pub fn open(file_root: Option<PathBuf>) -> Result<Self> {
         Ok(Catalog {
             sources: BTreeMap::new(),
+            writes: Writes::default(),
             allow_urls: true,
             file_root: file_root.map(|r| canonical_root(&r)).transpose()?,
         })
@@ -98,6 +103,7 @@ impl Catalog {
         }
         Ok(Catalog {
             sources,
+            writes: Writes::load(file.sinks)?,
             allow_urls: file.server.allow_urls,
             file_root: file
                 .server
@@ -105,6 +111,11 @@ impl Catalog {
                 .map(|r| canonical_root(&r))
                 .transpose()?,
         })
+    }
+
+    /// The sinks `DoPut` writes into.
+    pub fn writes(&self) -> &Writes {
+        &self.writes
     }
 
     /// The configured sources' names and entries, by name.
@@ -256,8 +267,15 @@ fn existing_prefix(path: &Path) -> Option<PathBuf> {
 
 /// A configured source's options as `key=value` assignments.
 fn entry_options(name: &str, entry: &SourceEntry) -> Result<Vec<String>> {
-    entry
-        .options
+    toml_assignments(&format!("source `{name}`"), &entry.options)
+}
+
+/// Configured options (strings, numbers or booleans) as `key=value` assignments.
+pub(crate) fn toml_assignments(
+    what: &str,
+    options: &BTreeMap<String, toml::Value>,
+) -> Result<Vec<String>> {
+    options
         .iter()
         .map(|(k, v)| {
             let text = match v {
@@ -267,8 +285,7 @@ fn entry_options(name: &str, entry: &SourceEntry) -> Result<Vec<String>> {
                 toml::Value::Boolean(b) => b.to_string(),
                 other => {
                     return Err(Error::config(format!(
-                        "source `{name}`: option `{k}` must be a string, number or boolean, not \
-                         {}",
+                        "{what}: option `{k}` must be a string, number or boolean, not {}",
                         other.type_str()
                     )));
                 }

@@ -13,6 +13,7 @@ mod server;
 mod service;
 mod status;
 mod ticket;
+mod writes;
 
 pub use admission::Limits;
 pub use auth::{Auth, TOKEN_ENV};

@@ -81,23 +81,7 @@ impl Request {
                 ));
             }
         };
-        let options = command
-            .options
-            .into_iter()
-            .map(|(k, v)| {
-                let text = match v {
-                    serde_json::Value::String(s) => s,
-                    serde_json::Value::Number(n) => n.to_string(),
-                    serde_json::Value::Bool(b) => b.to_string(),
-                    other => {
-                        return Err(Error::config(format!(
-                            "option `{k}` must be a string, number or boolean, not {other}"
-                        )));
-                    }
-                };
-                Ok((k, text))
-            })
-            .collect::<Result<_>>()?;
+        let options = json_options(command.options)?;
         Ok(Request {
             source,
             options,
@@ -111,6 +95,28 @@ impl Request {
             .with_columns(self.columns.clone())
             .with_limit(self.limit)
     }
+}
+
+/// A descriptor's options; numbers and booleans are taken as their text.
+pub(crate) fn json_options(
+    options: BTreeMap<String, serde_json::Value>,
+) -> Result<BTreeMap<String, String>> {
+    options
+        .into_iter()
+        .map(|(k, v)| {
+            let text = match v {
+                serde_json::Value::String(s) => s,
+                serde_json::Value::Number(n) => n.to_string(),
+                serde_json::Value::Bool(b) => b.to_string(),
+                other => {
+                    return Err(Error::config(format!(
+                        "option `{k}` must be a string, number or boolean, not {other}"
+                    )));
+                }
+            };
+            Ok((k, text))
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use arrow::datatypes::SchemaRef;
 use arrow::ipc::writer::IpcWriteOptions;
+use arrow_flight::decode::FlightRecordBatchStream;
 use arrow_flight::encode::{DictionaryHandling, FlightDataEncoderBuilder};
 use arrow_flight::error::FlightError;
 use arrow_flight::flight_service_server::FlightService;
@@ -18,7 +19,9 @@ use arrow_flight::{
 use arrowport_core::pipeline::{project_schema, read_splits};
 use arrowport_core::plan::encode_schema;
 use arrowport_core::registry::build_source;
-use arrowport_core::{Context, Error, ExportSource, Result, Split};
+use arrowport_core::{
+    Context, Error, ErrorKind, ExportSource, RecordBatchStreamAdapter, Result, Split,
+};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use futures::stream::BoxStream;
@@ -33,6 +36,7 @@ use crate::catalog::Catalog;
 use crate::request::Request;
 use crate::status::status;
 use crate::ticket::{SourceRef, TicketBody, TicketKey};
+use crate::writes::Put;
 
 /// Built sources kept for later calls (a MaxCompute source joins each download session
 /// once); beyond this many, the oldest are forgotten.
@@ -263,6 +267,41 @@ impl Service {
         }))
     }
 
+    /// Writes one put's batches into its sink, committed when the client's stream ends;
+    /// a stream that breaks off, or data the sink cannot carry, commits nothing.
+    async fn write(
+        &self,
+        put: Put,
+        first: FlightData,
+        rest: Streaming<FlightData>,
+    ) -> Result<serde_json::Value> {
+        let (sink, target) = self.catalog.writes().build(&put)?;
+        let data = futures::stream::once(async { Ok(first) })
+            .chain(rest.map_err(|s| FlightError::Tonic(Box::new(s))));
+        let mut batches = FlightRecordBatchStream::new_from_flight_data(data);
+        let head = batches.next().await.transpose().map_err(put_error)?;
+        let schema = batches
+            .schema()
+            .cloned()
+            .ok_or_else(|| Error::config("the DoPut stream carries no schema"))?;
+        sink.check_schema(&schema).map_err(|e| match e.kind() {
+            ErrorKind::Schema => e.with_kind(ErrorKind::Config),
+            _ => e,
+        })?;
+        let stream = futures::stream::iter(head.map(Ok)).chain(batches.map_err(put_error));
+        let cx = self.context();
+        let summary = sink
+            .write_all(RecordBatchStreamAdapter::sendable(schema, stream), &cx)
+            .await?;
+        Ok(serde_json::json!({
+            "sink": put.sink,
+            "target": target,
+            "rows": summary.rows,
+            "bytes": summary.bytes,
+            "files": summary.files,
+        }))
+    }
+
     fn health(&self) -> serde_json::Value {
         let limits = self.admission.limits();
         serde_json::json!({
@@ -274,6 +313,7 @@ impl Service {
                 "queue": limits.waiting,
             },
             "sources": self.catalog.sources().map(|(n, _)| n).collect::<Vec<_>>(),
+            "sinks": self.catalog.writes().names().collect::<Vec<_>>(),
             "ticket_key": self.key.id(),
         })
     }
@@ -310,29 +350,40 @@ impl Service {
             .with_dictionary_handling(DictionaryHandling::Resend)
             .build(batches)
             .map_err(Status::from);
-        let stream = futures::stream::unfold(
-            (Box::pin(data), stop, Some((permit, guard))),
-            |(mut data, stop, held)| async move {
-                let held = held?;
-                tokio::select! {
-                    biased;
-                    _ = stop.cancelled() => Some((
-                        Err(Status::unavailable(
-                            "the server is shutting down; read this ticket again once it is back",
-                        )),
-                        (data, stop, None),
+        // The state owns the stream's work: once it ends, fails or is stopped, the state
+        // becomes `None` at once, dropping the source, the encoder and the permit, even while
+        // the finished response still sits in a slow client's connection.
+        // Dropped in this order: the permit, then the cancellation, then the work.
+        let running = Some((permit, guard, data.boxed()));
+        let stream = futures::stream::unfold((running, stop), |(running, stop)| async move {
+            let (permit, guard, mut data) = running?;
+            tokio::select! {
+                biased;
+                _ = stop.cancelled() => Some((
+                    Err(Status::unavailable(
+                        "the server is shutting down; read this ticket again once it is back",
                     )),
-                    item = data.next() => {
-                        let next = match &item {
-                            Some(Ok(_)) => Some(held),
-                            _ => None,
-                        };
-                        item.map(|i| (i, (data, stop, next)))
-                    }
+                    (None, stop),
+                )),
+                item = data.next() => {
+                    let item = item?;
+                    let next = item.is_ok().then_some((permit, guard, data));
+                    Some((item, (next, stop)))
                 }
-            },
-        );
+            }
+        });
         Ok(stream.boxed())
+    }
+}
+
+/// A put's stream that failed: broken off by the client, or not Arrow Flight data.
+fn put_error(e: FlightError) -> Error {
+    match e {
+        FlightError::Tonic(s) => Error::new(
+            ErrorKind::Io,
+            format!("the client's DoPut stream broke off: {}", s.message()),
+        ),
+        other => Error::config(format!("the DoPut data does not decode: {other}")),
     }
 }
 
@@ -468,11 +519,29 @@ impl FlightService for FlightHandler {
 
     async fn do_put(
         &self,
-        _request: GrpcRequest<Streaming<FlightData>>,
+        request: GrpcRequest<Streaming<FlightData>>,
     ) -> Result<Response<Self::DoPutStream>, Status> {
-        Err(Status::unimplemented(
-            "DoPut is not served: this server only reads sources",
-        ))
+        self.0.auth.check(request.metadata())?;
+        let mut input = request.into_inner();
+        let first = input.message().await?.ok_or_else(|| {
+            Status::invalid_argument(
+                "the DoPut stream is empty: its first message carries the descriptor",
+            )
+        })?;
+        let descriptor = first.flight_descriptor.clone().ok_or_else(|| {
+            Status::invalid_argument("the first DoPut message carries no descriptor")
+        })?;
+        let put = parse(Put::from_descriptor(&descriptor))?;
+        let _permit = self.0.admission.admit().await?;
+        let summary = self
+            .0
+            .write(put, first, input)
+            .await
+            .map_err(|e| status(&e))?;
+        let result = PutResult {
+            app_metadata: serde_json::to_vec(&summary).unwrap_or_default().into(),
+        };
+        Ok(Response::new(futures::stream::iter([Ok(result)]).boxed()))
     }
 
     async fn do_exchange(

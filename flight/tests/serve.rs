@@ -834,3 +834,141 @@ async fn tls_serves_clients_that_trust_the_certificate() {
     );
     server.stop().await.unwrap();
 }
+
+/// Pushes `batches` into the sink `descriptor` names; the put's summary.
+async fn put(
+    client: &mut FlightClient,
+    descriptor: FlightDescriptor,
+    batches: Vec<Result<RecordBatch, FlightError>>,
+) -> Result<serde_json::Value, FlightError> {
+    let data = arrow_flight::encode::FlightDataEncoderBuilder::new()
+        .with_flight_descriptor(Some(descriptor))
+        .build(futures::stream::iter(batches));
+    let results: Vec<_> = client.do_put(data).await?.try_collect().await?;
+    Ok(serde_json::from_slice(&results[0].app_metadata).unwrap())
+}
+
+/// The files in `dir`, sorted.
+fn listing(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn puts_write_into_configured_sinks_only_and_atomically() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    let config = dir.path().join("sources.toml");
+    let o = out.display();
+    std::fs::write(
+        &config,
+        format!(
+            "[sinks.one]\nurl = \"{o}/one.arrow\"\n\
+             [sinks.parts]\nurl = \"{o}/put-{{id}}.parquet\"\nclient_options = [\"compression\"]\n\
+             [sinks.csv]\nurl = \"{o}/out.csv\"\n"
+        ),
+    )
+    .unwrap();
+    let server = Setup {
+        catalog: Catalog::load(&config).unwrap(),
+        ..Setup::default()
+    }
+    .start()
+    .await;
+    let all = direct(
+        "datagen://?rows=3000&batch_size=1000&profile=all",
+        &Scan::new(),
+    )
+    .await;
+    let batches = || vec![Ok(all.slice(0, 1000)), Ok(all.slice(1000, 2000))];
+    let mut client = server.client().await;
+
+    // Every type arrives as sent.
+    let summary = put(
+        &mut client,
+        FlightDescriptor::new_path(vec!["one".into()]),
+        batches(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(summary["rows"], 3000, "{summary}");
+    let file = std::fs::File::open(out.join("one.arrow")).unwrap();
+    let reader = arrow::ipc::reader::FileReader::try_new(file, None).unwrap();
+    let back: Vec<RecordBatch> = reader.map(|b| b.unwrap()).collect();
+    assert_eq!(concat_batches(&all.schema(), &back).unwrap(), all);
+
+    // An existing output is not replaced, and stays whole.
+    let (c, m) = code(
+        put(
+            &mut client,
+            FlightDescriptor::new_path(vec!["one".into()]),
+            batches(),
+        )
+        .await
+        .unwrap_err(),
+    );
+    assert_eq!(c, Code::InvalidArgument, "{m}");
+    assert!(m.contains("exists"), "{m}");
+
+    // `{id}` makes a file per put; opened options come from the client.
+    let cmd = serde_json::json!({"sink": "parts", "options": {"compression": "zstd"}});
+    for _ in 0..2 {
+        put(&mut client, command(cmd.clone()), batches())
+            .await
+            .unwrap();
+    }
+    let parts: Vec<_> = listing(&out)
+        .into_iter()
+        .filter(|n| n.starts_with("put-"))
+        .collect();
+    assert_eq!(parts.len(), 2, "{parts:?}");
+
+    // Refused before anything is written: a schema the sink cannot carry, an option not
+    // opened, a sink not configured. (A client killed mid-put: tests/flight.)
+    let before = listing(&out);
+    let (c, m) = code(
+        put(
+            &mut client,
+            FlightDescriptor::new_path(vec!["csv".into()]),
+            batches(),
+        )
+        .await
+        .unwrap_err(),
+    );
+    assert_eq!(c, Code::InvalidArgument, "{m}");
+    let cmd = serde_json::json!({"sink": "parts", "options": {"row_group_size": 1}});
+    let (c, m) = code(put(&mut client, command(cmd), batches()).await.unwrap_err());
+    assert_eq!(c, Code::PermissionDenied, "{m}");
+    let (c, m) = code(
+        put(
+            &mut client,
+            FlightDescriptor::new_path(vec!["prats".into()]),
+            batches(),
+        )
+        .await
+        .unwrap_err(),
+    );
+    assert_eq!(c, Code::NotFound, "{m}");
+    assert!(m.contains("did you mean `parts`"), "{m}");
+    assert_eq!(listing(&out), before, "a refused put left something");
+
+    // A server without configured sinks takes no writes.
+    let open = Setup::default().start().await;
+    let (c, m) = code(
+        put(
+            &mut open.client().await,
+            FlightDescriptor::new_path(vec!["one".into()]),
+            batches(),
+        )
+        .await
+        .unwrap_err(),
+    );
+    assert_eq!(c, Code::PermissionDenied, "{m}");
+    open.stop().await.unwrap();
+    server.stop().await.unwrap();
+}
