@@ -22,6 +22,49 @@ pub trait RecordBatchStream: Stream<Item = Result<RecordBatch>> {
 /// The stream type sources return and sinks consume.
 pub type SendableRecordBatchStream = Pin<Box<dyn RecordBatchStream + Send>>;
 
+/// Bytes a coalesced batch aims at: a few MiB keeps per-batch costs downstream (an IPC
+/// message, a Python object) negligible while memory stays small.
+const COALESCED_BYTES: usize = 4 << 20;
+
+/// Merges the small batches of `input` into batches of about [`COALESCED_BYTES`] (by
+/// [`crate::scan::estimated_row_width`]), cutting bigger ones to that size too. The rows
+/// and their order are untouched; only where batches are cut changes. Front ends that hand
+/// batches over one by one (a Flight stream, a Python reader) use it, since some sources
+/// deliver batches of a few hundred rows.
+pub fn coalesce(input: SendableRecordBatchStream) -> SendableRecordBatchStream {
+    let schema = input.schema();
+    let width = crate::scan::estimated_row_width(&schema).max(1);
+    let rows = (COALESCED_BYTES / width).clamp(1024, 1 << 20);
+    let coalescer = arrow::compute::BatchCoalescer::new(schema.clone(), rows);
+    // `None` once the input ended and every row was given, or after an error.
+    let stream = futures::stream::unfold(
+        (input, Some(coalescer), false),
+        |(mut input, coalescer, mut ended)| async move {
+            let mut coalescer = coalescer?;
+            loop {
+                if let Some(batch) = coalescer.next_completed_batch() {
+                    return Some((Ok(batch), (input, Some(coalescer), ended)));
+                }
+                if ended {
+                    return None;
+                }
+                let pushed = match input.next().await {
+                    Some(Ok(batch)) => coalescer.push_batch(batch),
+                    Some(Err(e)) => return Some((Err(e), (input, None, true))),
+                    None => {
+                        ended = true;
+                        coalescer.finish_buffered_batch()
+                    }
+                };
+                if let Err(e) = pushed {
+                    return Some((Err(e.into()), (input, None, true)));
+                }
+            }
+        },
+    );
+    RecordBatchStreamAdapter::sendable(schema, stream)
+}
+
 /// Pairs any stream of batches with its schema.
 pub struct RecordBatchStreamAdapter {
     schema: SchemaRef,
@@ -167,8 +210,52 @@ mod tests {
     use super::*;
 
     fn batch(v: i64) -> RecordBatch {
+        rows(v..v + 1)
+    }
+
+    fn rows(r: std::ops::Range<i64>) -> RecordBatch {
         let schema = Arc::new(Schema::new(vec![Field::new("v", DataType::Int64, false)]));
-        RecordBatch::try_new(schema, vec![Arc::new(Int64Array::from(vec![v]))]).unwrap()
+        RecordBatch::try_new(schema, vec![Arc::new(Int64Array::from_iter_values(r))]).unwrap()
+    }
+
+    #[tokio::test]
+    async fn coalesce_cuts_batches_of_the_target_size_in_order_and_passes_errors() {
+        let schema = rows(0..0).schema();
+        let input: Vec<Result<RecordBatch>> = (0..300)
+            .map(|i| Ok(rows(i * 3..i * 3 + 3)))
+            .chain([Ok(rows(900..2_000_900)), Ok(rows(2_000_900..2_000_910))])
+            .collect();
+        let out: Vec<RecordBatch> = coalesce(RecordBatchStreamAdapter::sendable(
+            schema.clone(),
+            futures::stream::iter(input),
+        ))
+        .map(|b| b.unwrap())
+        .collect()
+        .await;
+        // 302 batches in, a few of the target size (4 MiB of Int64: 524,288 rows) out.
+        let sizes: Vec<usize> = out.iter().map(|b| b.num_rows()).collect();
+        assert_eq!(sizes, [524_288, 524_288, 524_288, 428_046]);
+        let values: Vec<i64> = out
+            .iter()
+            .flat_map(|b| {
+                b.column(0)
+                    .as_any()
+                    .downcast_ref::<Int64Array>()
+                    .unwrap()
+                    .values()
+                    .to_vec()
+            })
+            .collect();
+        assert_eq!(values, (0..2_000_910).collect::<Vec<i64>>());
+
+        let failing =
+            futures::stream::iter([Ok(rows(0..3)), Err(Error::new(ErrorKind::Io, "gone"))]);
+        let out: Vec<Result<RecordBatch>> =
+            coalesce(RecordBatchStreamAdapter::sendable(schema, failing))
+                .collect()
+                .await;
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].as_ref().unwrap_err().kind(), ErrorKind::Io);
     }
 
     fn values(batches: Vec<Result<RecordBatch>>) -> Vec<i64> {

@@ -19,6 +19,7 @@ use arrow_flight::{
 use arrowport_core::pipeline::{project_schema, read_splits};
 use arrowport_core::plan::encode_schema;
 use arrowport_core::registry::build_source;
+use arrowport_core::stream::coalesce;
 use arrowport_core::{
     Context, Error, ErrorKind, ExportSource, RecordBatchStreamAdapter, Result, Split,
 };
@@ -333,14 +334,14 @@ impl Service {
             .map_err(|e| status(&e))?;
         let full = prepared.schema(&cx).await.map_err(|e| status(&e))?;
         let schema = project_schema(&full, body.columns.as_deref()).map_err(|e| status(&e))?;
-        let batches = read_splits(
+        let batches = coalesce(read_splits(
             prepared.source.clone(),
             body.splits,
             schema.clone(),
             body.limit,
             body.rows,
             &cx,
-        )
+        ))
         .map_err(|e| FlightError::Tonic(Box::new(status(&e))));
         let stop = self.streams.clone();
         let guard = cx.cancellation().clone().drop_guard();

@@ -71,14 +71,24 @@ def urls(mc, vk):
 
 
 @pytest.fixture(scope="module")
-def server(emulators, tmp_path_factory):
+def home(tmp_path_factory):
+    return tmp_path_factory.mktemp("serve")
+
+
+@pytest.fixture(scope="module")
+def server(emulators, home):
     mc, vk = emulators
-    home = tmp_path_factory.mktemp("serve")
     config = ["[server]", "allow_urls = true", ""]
     for name, url in urls(mc, vk).items():
         base, query = url.split("?", 1)
         options = ", ".join(f'{k} = "{v}"' for k, v in (p.split("=", 1) for p in query.split("&")))
         config += [f"[sources.{name}]", f'url = "{base}"', f"options = {{ {options} }}", ""]
+    (home / "landing").mkdir()
+    config += [
+        "[sinks.landing]", f'url = "{home}/landing/put-{{id}}.parquet"', "",
+        "[sinks.narrow_sink]", f'url = "maxcompute://{mc["project"]}/narrow_sink"',
+        f'options = {{ endpoint = "{mc["endpoint"]}" }}', "",
+    ]
     (home / "sources.toml").write_text("\n".join(config))
     (home / "token").write_text(TOKEN)
     proc, address = start(
@@ -220,3 +230,74 @@ def test_wrong_tokens_and_unknown_sources_are_clear_errors(server):
             options,
         )
     assert [f.descriptor.path[0].decode() for f in client.list_flights(options=options)] == ["all_types", "narrow", "vectors"]
+
+
+def put(address, descriptor, table, chunk=5000):
+    """DoPut of `table`; the server's summary."""
+    client, options = engines.connect(address, TOKEN)
+    writer, reader = client.do_put(descriptor, table.schema, options)
+    writer.write_table(table, max_chunksize=chunk)
+    writer.done_writing()
+    summary = json.loads(reader.read().to_pybytes())
+    writer.close()
+    return summary
+
+
+def test_do_put_writes_into_a_maxcompute_table_and_a_parquet_file(server, emulators, home):
+    import pandas as pd
+    import pyarrow.parquet as pq
+
+    mc, _ = emulators
+    # The table's columns are datagen's narrow profile: served by the same server.
+    narrow = engines.read_with_pyarrow(server, TOKEN, {"url": "datagen://?rows=20000&profile=narrow"})
+    summary = put(server, flight.FlightDescriptor.for_path("narrow_sink"), narrow)
+    assert summary["rows"] == 20000, summary
+    url = f"maxcompute://{mc['project']}/narrow_sink?endpoint={mc['endpoint']}"
+    back = engines.read_with_pyarrow(server, TOKEN, {"url": url})
+    columns = ["id", "value", "category", "flag"]
+    a, b = by_id(back.select(columns), "id"), by_id(narrow.select(columns), "id")
+    # The table's columns are nullable, datagen's are not: compare types and values.
+    assert a.schema.types == b.schema.types
+    assert a.num_rows == b.num_rows, (a.num_rows, b.num_rows)
+    assert a.to_pylist() == b.to_pylist()
+    # timestamp_ntz comes back in nanoseconds: the same instants.
+    unit = pa.timestamp("us")
+    ts = lambda t: t.sort_by("id").column("ts").cast(unit).to_pylist()  # noqa: E731
+    assert ts(back) == ts(narrow)
+
+    frame = pd.DataFrame({"id": range(1000), "name": [f"n{i}" for i in range(1000)], "x": [i / 8 for i in range(1000)]})
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    summary = put(server, flight.FlightDescriptor.for_command(json.dumps({"sink": "landing"})), table, chunk=300)
+    written = summary["target"]
+    assert written.startswith(str(home / "landing" / "put-")), summary
+    assert pq.read_table(written).equals(table)
+
+
+def test_a_client_killed_mid_put_commits_nothing(server, home):
+    before = sorted(os.listdir(home / "landing"))
+    writer = subprocess.Popen(
+        [sys.executable, "-c", """
+import sys, pyarrow as pa, pyarrow.flight as flight
+sys.path.insert(0, sys.argv[3])
+import flight_engines as engines
+client, options = engines.connect(sys.argv[1], sys.argv[2])
+table = pa.table({"id": list(range(1000))})
+writer, _ = client.do_put(flight.FlightDescriptor.for_path("landing"), table.schema, options)
+writer.write_table(table)
+print("writing", flush=True)
+sys.stdin.read()
+""", server, TOKEN, EXAMPLES],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )
+    assert writer.stdout.readline().strip() == "writing"
+    deadline = time.monotonic() + 30
+    while health(server)["streams"]["running"] == 0 and time.monotonic() < deadline:
+        pass
+    assert health(server)["streams"]["running"] == 1
+    writer.send_signal(signal.SIGKILL)
+    writer.wait()
+    deadline = time.monotonic() + 30
+    while health(server)["streams"]["running"] and time.monotonic() < deadline:
+        pass
+    assert health(server)["streams"]["running"] == 0
+    assert sorted(os.listdir(home / "landing")) == before
