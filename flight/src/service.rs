@@ -39,6 +39,9 @@ use crate::status::status;
 use crate::ticket::{SourceRef, TicketBody, TicketKey};
 use crate::writes::Put;
 
+/// Encoded messages a running stream may hold ready for its client.
+const HANDOVER: usize = 2;
+
 /// Built sources kept for later calls (a MaxCompute source joins each download session
 /// once); beyond this many, the oldest are forgotten.
 const SOURCE_CACHE: usize = 256;
@@ -351,25 +354,58 @@ impl Service {
             .with_dictionary_handling(DictionaryHandling::Resend)
             .build(batches)
             .map_err(Status::from);
-        // The state owns the stream's work: once it ends, fails or is stopped, the state
-        // becomes `None` at once, dropping the source, the encoder and the permit, even while
-        // the finished response still sits in a slow client's connection.
-        // Dropped in this order: the permit, then the cancellation, then the work.
-        let running = Some((permit, guard, data.boxed()));
-        let stream = futures::stream::unfold((running, stop), |(running, stop)| async move {
-            let (permit, guard, mut data) = running?;
-            tokio::select! {
-                biased;
-                _ = stop.cancelled() => Some((
-                    Err(Status::unavailable(
+        // The work runs in a task of its own that hands encoded messages over a small
+        // channel: a client that stops reading stops it once the channel and HTTP/2's window
+        // are full, one that goes away (the receiver dropped) or the server stopping ends it
+        // at once, whether or not the connection still polls the response.
+        let (sender, receiver) = tokio::sync::mpsc::channel(HANDOVER);
+        // How the work ended, set before the channel closes: a stream cut short must end in
+        // an error at the client, never look complete.
+        let ending: Arc<Mutex<Option<Result<(), Status>>>> = Arc::default();
+        let ended = ending.clone();
+        tokio::spawn(async move {
+            let mut data = data.boxed();
+            let outcome = loop {
+                let item = tokio::select! {
+                    biased;
+                    _ = stop.cancelled() => break Err(Status::unavailable(
                         "the server is shutting down; read this ticket again once it is back",
                     )),
-                    (None, stop),
-                )),
-                item = data.next() => {
-                    let item = item?;
-                    let next = item.is_ok().then_some((permit, guard, data));
-                    Some((item, (next, stop)))
+                    _ = sender.closed() => break Ok(()),
+                    item = data.next() => item,
+                };
+                let Some(item) = item else { break Ok(()) };
+                let last = item.is_err();
+                tokio::select! {
+                    biased;
+                    _ = stop.cancelled() => break Err(Status::unavailable(
+                        "the server is shutting down; read this ticket again once it is back",
+                    )),
+                    sent = sender.send(item) => if last || sent.is_err() { break Ok(()) },
+                }
+            };
+            *ended.lock().unwrap() = Some(outcome);
+            // The permit first, so a stream counts as ended once its work is dropped.
+            drop(permit);
+            drop(guard);
+            drop(data);
+        });
+        let stream = futures::stream::unfold(Some(receiver), move |receiver| {
+            let ending = ending.clone();
+            async move {
+                let mut receiver = receiver?;
+                match receiver.recv().await {
+                    Some(item) => Some((item, Some(receiver))),
+                    None => match ending.lock().unwrap().take() {
+                        Some(Ok(())) => None,
+                        Some(Err(status)) => Some((Err(status), None)),
+                        None => Some((
+                            Err(Status::internal(
+                                "the stream's work ended before it finished",
+                            )),
+                            None,
+                        )),
+                    },
                 }
             }
         });
