@@ -124,6 +124,8 @@ pub struct SessionWriter {
     encoder: BlockEncoder,
     rows_in_block: u64,
     next_block: u32,
+    /// The last block id this writer may use.
+    last_block: u32,
     /// Blocks handed to the uploader.
     sealed: BTreeSet<u32>,
 }
@@ -145,13 +147,49 @@ impl SessionWriter {
             .client
             .create_upload(&settings.table, &target, cx)
             .await?;
-        Ok(SessionWriter {
+        Ok(SessionWriter::attach(
+            settings,
             partition,
-            id: info.id,
+            columns,
+            info.id,
+            0..=MAX_BLOCKS - 1,
+        ))
+    }
+
+    /// Writes into an existing session `id`, with block ids from `blocks` only. Pure: the
+    /// caller has checked the session.
+    pub fn attach(
+        settings: &UploadSettings,
+        partition: Option<PartitionSpec>,
+        columns: &[Column],
+        id: String,
+        blocks: std::ops::RangeInclusive<u32>,
+    ) -> Self {
+        SessionWriter {
+            partition,
+            id,
             encoder: BlockEncoder::new(settings.format, columns),
             rows_in_block: 0,
-            next_block: 0,
+            next_block: *blocks.start(),
+            last_block: *blocks.end(),
             sealed: BTreeSet::new(),
+        }
+    }
+
+    /// The blocks sealed so far.
+    pub fn sealed(&self) -> &BTreeSet<u32> {
+        &self.sealed
+    }
+
+    /// A block of no rows with id `block_id`: a shared session's claim, or the replacement of
+    /// a block an earlier run left.
+    pub fn empty_block(&self, settings: &UploadSettings, block_id: u32) -> Result<Block> {
+        let raw = BlockEncoder::new(settings.format, &[]).take();
+        Ok(Block {
+            upload_id: self.id.clone(),
+            partition: self.partition.clone(),
+            block_id,
+            body: Bytes::from(compress(settings, raw)?),
         })
     }
 
@@ -183,21 +221,22 @@ impl SessionWriter {
     }
 
     fn seal(&mut self, settings: &UploadSettings) -> Result<Block> {
-        if self.next_block >= MAX_BLOCKS {
+        if self.next_block > self.last_block {
+            let room = if self.last_block == MAX_BLOCKS - 1 {
+                format!("an upload session holds at most {MAX_BLOCKS} blocks")
+            } else {
+                format!("the block ids given end at {}", self.last_block)
+            };
             return Err(Error::new(
                 ErrorKind::Unsupported,
                 format!(
-                    "{NAME}: an upload session holds at most {MAX_BLOCKS} blocks; raise \
-                     `block_bytes` (now {})",
+                    "{NAME}: {room}; raise `block_bytes` (now {})",
                     settings.block_bytes
                 ),
             ));
         }
         let raw = self.encoder.take();
-        let body = match settings.compression {
-            Compression::None => raw,
-            c => c.compress(&raw)?,
-        };
+        let body = compress(settings, raw)?;
         let block = Block {
             upload_id: self.id.clone(),
             partition: self.partition.clone(),
@@ -237,6 +276,13 @@ impl SessionWriter {
             .client
             .commit_upload(&settings.table, self.partition.as_ref(), &self.id, cx)
             .await
+    }
+}
+
+fn compress(settings: &UploadSettings, raw: Vec<u8>) -> Result<Vec<u8>> {
+    match settings.compression {
+        Compression::None => Ok(raw),
+        c => c.compress(&raw),
     }
 }
 
