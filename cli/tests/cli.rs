@@ -8,6 +8,8 @@ use arrow::ipc::reader::{FileReader, StreamReader};
 
 #[path = "cli/files.rs"]
 mod files;
+#[path = "cli/maxcompute_write.rs"]
+mod maxcompute_write;
 #[path = "cli/resume.rs"]
 mod resume;
 

@@ -38,7 +38,7 @@ use arrowport_core::{Error, ExportSource, Result, Sink, SinkSpec, SourceSpec};
 
 pub use config::{BlockRange, Config, Format, Role, Signature};
 pub use sink::MaxComputeSink;
-pub use source::MaxComputeSource;
+pub use source::{MaxComputeSource, credentials};
 
 /// The plugin's name and URL scheme.
 const NAME: &str = "maxcompute";

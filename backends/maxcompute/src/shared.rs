@@ -130,7 +130,7 @@ pub fn check_commit(held: &Held, ranges: &[BlockRange], id: &str) -> Result<()> 
         .map(u32::to_string)
         .collect();
     if !outside.is_empty() {
-        return Err(shared_error(
+        return Err(commit_error(
             id,
             format!(
                 "blocks {} lie outside the ranges given; nothing was committed",
@@ -144,7 +144,7 @@ pub fn check_commit(held: &Held, ranges: &[BlockRange], id: &str) -> Result<()> 
         .map(BlockRange::to_string)
         .collect();
     if !unclaimed.is_empty() {
-        return Err(shared_error(
+        return Err(commit_error(
             id,
             format!(
                 "no worker wrote range {} (its first block, the claim, is missing); nothing \
@@ -170,6 +170,11 @@ fn overlap(id: &str, range: BlockRange, problem: String) -> Error {
          give each worker its own range"
     ))
     .with_context("upload_id", id)
+}
+
+/// A commit the ranges given do not describe: the invocation's mistake.
+fn commit_error(id: &str, message: String) -> Error {
+    Error::config(format!("{NAME}: upload session {id}: {message}")).with_context("upload_id", id)
 }
 
 fn shared_error(id: &str, message: String) -> Error {

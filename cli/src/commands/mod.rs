@@ -6,6 +6,7 @@ mod emulate;
 mod export;
 pub(crate) mod inspect;
 mod resolve;
+mod upload_session;
 
 use std::sync::Arc;
 
@@ -54,6 +55,9 @@ pub fn run(cli: Cli) -> Result<()> {
             runtime()?.block_on(with_ctrl_c(renderer, |cx| {
                 catalog::partitions(config, args.json, cx)
             }))
+        }
+        Command::UploadSession(command) => {
+            runtime()?.block_on(with_ctrl_c(renderer, |cx| upload_session::run(command, cx)))
         }
         Command::List => inspect::list(),
         Command::Describe { plugin } => inspect::describe(&plugin),
