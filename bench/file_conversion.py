@@ -76,7 +76,7 @@ import sys, duckdb
 path, kind = sys.argv[1:3]
 read = {"parquet": f"'{path}'", "ndjson": f"read_json('{path}', format='newline_delimited')",
         "csv": f"read_csv('{path}')"}[kind]
-print(duckdb.sql(f"SELECT count(*) FROM {read}").fetchone()[0])
+print(duckdb.sql(f"SELECT count(*) FROM {read}").fetchall()[0][0])
 """
 
 
