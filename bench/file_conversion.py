@@ -73,6 +73,7 @@ else:
 
 COUNT = """
 import sys, duckdb
+duckdb.sql("SET enable_progress_bar = false")
 path, kind = sys.argv[1:3]
 read = {"parquet": f"'{path}'", "ndjson": f"read_json('{path}', format='newline_delimited')",
         "csv": f"read_csv('{path}')"}[kind]

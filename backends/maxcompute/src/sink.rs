@@ -202,14 +202,9 @@ async fn table_for(
                 .map_err(|e| e.with_context("table", format!("{}.{table}", config.project)))?;
             Ok((client.table(table, cx).await?, true))
         }
-        (Err(e), None) if e.kind() == ErrorKind::NotFound => Err(Error::new(
-            e.kind(),
-            format!(
-                "{} (add `create_table=true` to create it from the input's schema)",
-                e.message()
-            ),
-        )
-        .with_context("plugin", NAME)),
+        (Err(e), None) if e.kind() == ErrorKind::NotFound => {
+            Err(e.with_note("add `create_table=true` to create the table from the input's schema"))
+        }
         (Err(e), _) => Err(e),
     }
 }

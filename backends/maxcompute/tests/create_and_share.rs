@@ -367,7 +367,10 @@ async fn create_table_on_a_table_with_another_schema_is_refused_naming_the_colum
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NotFound);
-    assert!(err.to_string().contains("create_table=true"), "{err}");
+    assert!(
+        err.notes().iter().any(|n| n.contains("create_table=true")),
+        "{err}"
+    );
 }
 
 #[tokio::test]
