@@ -24,6 +24,11 @@ use crate::types::Column;
 /// Block ids the tunnel accepts: 0 to 19999.
 pub const MAX_BLOCKS: u32 = 20_000;
 
+/// Bytes at which a session's first block is sealed; each next one may hold twice as much, up
+/// to `block_bytes`. Small first blocks start the uploads (and the server's work) while the
+/// input is still being read; large later ones keep a big upload to few blocks.
+const FIRST_BLOCK_BYTES: usize = 4 << 20;
+
 /// The IPC writer state of an Arrow block.
 struct ArrowBlock {
     generator: IpcDataGenerator,
@@ -206,7 +211,7 @@ impl SessionWriter {
     ) -> Result<Option<Block>> {
         self.encoder.write(batch)?;
         self.rows_in_block += batch.num_rows() as u64;
-        if self.encoder.len() >= settings.block_bytes {
+        if self.encoder.len() >= block_limit(self.sealed.len(), settings.block_bytes) {
             return self.seal(settings).map(Some);
         }
         Ok(None)
@@ -277,6 +282,14 @@ impl SessionWriter {
             .commit_upload(&settings.table, self.partition.as_ref(), &self.id, cx)
             .await
     }
+}
+
+/// Bytes at which a session's block is sealed, after `sealed` blocks.
+fn block_limit(sealed: usize, block_bytes: usize) -> usize {
+    let doublings = sealed.min(16) as u32;
+    FIRST_BLOCK_BYTES
+        .saturating_mul(1 << doublings)
+        .min(block_bytes)
 }
 
 fn compress(settings: &UploadSettings, raw: Vec<u8>) -> Result<Vec<u8>> {
@@ -378,6 +391,17 @@ mod tests {
     use crate::arrow_frame::ArrowFrameReader;
     use crate::record::{ReadOptions, RecordReader};
     use crate::types::{TypeMapping, arrow_schema};
+
+    #[test]
+    fn blocks_start_small_and_double_up_to_block_bytes() {
+        let limits: Vec<usize> = (0..6).map(|n| block_limit(n, 32 << 20)).collect();
+        assert_eq!(
+            limits,
+            [4 << 20, 8 << 20, 16 << 20, 32 << 20, 32 << 20, 32 << 20]
+        );
+        assert_eq!(block_limit(0, 1 << 20), 1 << 20);
+        assert_eq!(block_limit(19_999, 1 << 30), 1 << 30);
+    }
 
     /// Blocks decode, with every CRC checked, to exactly the rows encoded, in both formats —
     /// and an encoder starts a fresh, self-contained stream after each block.
