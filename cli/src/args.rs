@@ -84,6 +84,18 @@ Examples:
   arrowport partitions 'maxcompute://my_project/sales?region=cn-hangzhou'
   arrowport partitions 'maxcompute://my_project/sales?region=cn-hangzhou&partition=dt>20240101'")]
     Partitions(CatalogArgs),
+    /// Share one MaxCompute upload session among workers: create it, look at it, commit it.
+    #[command(
+        subcommand,
+        name = "upload-session",
+        after_help = "\
+Examples:
+  arrowport upload-session create 'maxcompute://p/t?region=cn-hangzhou&partition=dt=20240101'
+  arrowport export part-1.parquet 'maxcompute://p/t?region=cn-hangzhou&partition=dt=20240101&upload_id=ID&block_ids=100-199'
+  arrowport export part-2.parquet 'maxcompute://p/t?region=cn-hangzhou&partition=dt=20240101&upload_id=ID&block_ids=200-299'
+  arrowport upload-session commit 'maxcompute://p/t?region=cn-hangzhou&partition=dt=20240101' ID --blocks 100-199,200-299"
+    )]
+    UploadSession(UploadSessionCommand),
     /// List the registered sources and sinks.
     List,
     /// Show a plugin's documentation and options.
@@ -317,6 +329,40 @@ pub struct CatalogArgs {
     /// One JSON object per line instead of a table.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UploadSessionCommand {
+    /// Create an upload session of a table (or of the partition `partition=` names) and print
+    /// its id; `create_partition=true` and `overwrite=true` apply at its commit.
+    Create(CatalogArgs),
+    /// Print a session's status and the blocks it holds (id and rows), as JSON.
+    Status(UploadSessionArgs),
+    /// Commit a session, once: every block it holds becomes visible together.
+    Commit(UploadSessionCommitArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct UploadSessionArgs {
+    /// The session's `maxcompute://project/table?partition=…` URL.
+    pub url: String,
+
+    /// The session id `upload-session create` printed.
+    pub id: String,
+
+    #[command(flatten)]
+    pub options: OptionArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct UploadSessionCommitArgs {
+    #[command(flatten)]
+    pub session: UploadSessionArgs,
+
+    /// The workers' block ranges, e.g. `100-199,200-299`: checked disjoint, every block the
+    /// session holds inside one, every range written. Without it every block is committed.
+    #[arg(long, value_name = "RANGES")]
+    pub blocks: Option<String>,
 }
 
 #[derive(Debug, Args)]

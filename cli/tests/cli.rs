@@ -10,6 +10,8 @@ use arrow::ipc::reader::{FileReader, StreamReader};
 mod files;
 #[path = "cli/flight.rs"]
 mod flight;
+#[path = "cli/maxcompute_write.rs"]
+mod maxcompute_write;
 #[path = "cli/resume.rs"]
 mod resume;
 

@@ -2,25 +2,31 @@
 //! binary data) — behind one request builder and one sender, signed as PyODPS signs.
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use arrowport_core::http::reqwest::{self, Method, StatusCode};
 use arrowport_core::http::{retry_after, transport_error};
-use arrowport_core::{Context, Error, Result, retry};
+use arrowport_core::retry::sleep_or_cancel;
+use arrowport_core::{Context, Error, ErrorKind, Result, retry};
 use bytes::Bytes;
+use serde_json::Value;
 use tokio::sync::OnceCell;
 use url::Url;
 
 use crate::NAME;
 use crate::config::{Config, Format, parse_endpoint};
 use crate::error::remote_error;
-use crate::meta::{self, PartitionMeta, PartitionSummary, TableMeta, TableSummary};
+use crate::meta::{self, InstanceStatus, PartitionMeta, PartitionSummary, TableMeta, TableSummary};
 use crate::partition::PartitionSpec;
 use crate::session::{SessionInfo, UploadInfo};
 use crate::sign::{Credentials, SignableRequest, Signer, format_http_date};
 
 /// The tunnel protocol version PyODPS and the Java SDK speak.
 const TUNNEL_VERSION: &str = "6";
+
+/// First and longest waits between looks at a running SQL instance.
+const INSTANCE_FIRST_POLL: Duration = Duration::from_millis(20);
+const INSTANCE_MAX_POLL: Duration = Duration::from_secs(2);
 
 /// Longest error body kept for the message.
 const MAX_ERROR_BODY: usize = 64 * 1024;
@@ -45,11 +51,19 @@ pub struct Request {
     pub params: Vec<(&'static str, String)>,
     /// `Accept-Encoding` for tunnel data.
     pub accept_encoding: Option<&'static str>,
-    /// A block body: sent as `application/octet-stream` (a signed header), with its
-    /// `Content-Encoding` when compressed.
-    pub body: Option<(Bytes, Option<&'static str>)>,
+    /// A block (`application/octet-stream`, with its `Content-Encoding` when compressed) or
+    /// an SQL job (`application/xml`); the content type is a signed header.
+    pub body: Option<RequestBody>,
     /// `curr_project`, which PyODPS adds (signed) to every request.
     pub project: String,
+}
+
+/// What a request carries.
+#[derive(Debug, Clone)]
+pub struct RequestBody {
+    pub bytes: Bytes,
+    pub content_type: &'static str,
+    pub content_encoding: Option<&'static str>,
 }
 
 impl Request {
@@ -110,10 +124,10 @@ impl Request {
             headers.push(("odps-tunnel-sdk-support-schema-evolution", "true".into()));
         }
         match &self.body {
-            Some((_, encoding)) => {
-                headers.push(("Content-Type", "application/octet-stream".into()));
-                if let Some(encoding) = encoding {
-                    headers.push(("Content-Encoding", (*encoding).into()));
+            Some(body) => {
+                headers.push(("Content-Type", body.content_type.into()));
+                if let Some(encoding) = body.content_encoding {
+                    headers.push(("Content-Encoding", encoding.into()));
                 }
             }
             None if self.method != Method::GET => headers.push(("Content-Length", "0".into())),
@@ -394,7 +408,11 @@ impl Client {
                 block.partition.map(PartitionSpec::to_tunnel_string),
             )
             .param_opt("quotaName", self.quota_name.as_deref());
-        req.body = Some((block.body.clone(), block.content_encoding));
+        req.body = Some(RequestBody {
+            bytes: block.body.clone(),
+            content_type: "application/octet-stream",
+            content_encoding: block.content_encoding,
+        });
         req
     }
 
@@ -459,6 +477,113 @@ impl Client {
                 .permanent()
                 .with_context("upload_id", id)
         })
+    }
+
+    /// `POST /projects/{p}/instances` with a job of one SQL task, as PyODPS submits DDL.
+    pub fn submit_sql_request(&self, task: &str, sql: &str, settings: &Value) -> Request {
+        let settings = xml_escape(&settings.to_string());
+        let query = sql.replace("]]>", "]]]]><![CDATA[>");
+        let job = format!(
+            "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<Instance><Job><Priority>9</Priority>\
+             <Tasks><SQL><Name>{task}</Name><Config><Property><Name>settings</Name>\
+             <Value>{settings}</Value></Property></Config><Query><![CDATA[{query}]]></Query>\
+             </SQL></Tasks><DAG><RunMode>Sequence</RunMode></DAG></Job></Instance>",
+            task = xml_escape(task)
+        );
+        let mut req = self.request(
+            Service::Meta,
+            Method::POST,
+            format!("/projects/{}/instances", self.project),
+        );
+        req.body = Some(RequestBody {
+            bytes: Bytes::from(job),
+            content_type: "application/xml",
+            content_encoding: None,
+        });
+        req
+    }
+
+    /// `GET /projects/{p}/instances/{id}[?taskstatus|?result]`.
+    pub fn instance_request(&self, id: &str, action: Option<&'static str>) -> Request {
+        let req = self.request(
+            Service::Meta,
+            Method::GET,
+            format!("/projects/{}/instances/{id}", self.project),
+        );
+        match action {
+            Some(a) => req.action(a),
+            None => req,
+        }
+    }
+
+    /// Runs one SQL statement as an instance and waits for it: submitted once (a job that
+    /// may have started is not sent again), polled until terminated, and an error carrying
+    /// the task's result text unless every task succeeded.
+    pub async fn run_sql(
+        &self,
+        task: &str,
+        sql: &str,
+        settings: &Value,
+        cx: &Context,
+    ) -> Result<()> {
+        let req = self.submit_sql_request(task, sql, settings);
+        let response = self.send(&req, &self.meta).await?;
+        let id = response
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|l| l.to_str().ok())
+            .and_then(|l| l.trim_end_matches('/').rsplit('/').next())
+            .filter(|id| !id.is_empty())
+            .map(str::to_string)
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorKind::Remote,
+                    format!("{NAME}: the meta API accepted the SQL job but named no instance"),
+                )
+            })?;
+        let with_id = |e: Error| e.with_context("instance_id", &id);
+        let mut wait = INSTANCE_FIRST_POLL;
+        loop {
+            let status = self
+                .call(&self.instance_request(&id, None), cx, InstanceStatus::parse)
+                .await
+                .map_err(with_id)?;
+            if status.is_terminated() {
+                break;
+            }
+            sleep_or_cancel(cx, wait).await?;
+            wait = (wait * 2).min(INSTANCE_MAX_POLL);
+        }
+        let tasks = self
+            .call(
+                &self.instance_request(&id, Some("taskstatus")),
+                cx,
+                InstanceStatus::parse,
+            )
+            .await
+            .map_err(with_id)?;
+        if tasks
+            .tasks
+            .iter()
+            .all(|(_, s)| s.eq_ignore_ascii_case("success"))
+        {
+            return Ok(());
+        }
+        let result = self
+            .call(
+                &self.instance_request(&id, Some("result")),
+                cx,
+                meta::instance_result,
+            )
+            .await
+            .map_err(with_id)?;
+        Err(with_id(
+            Error::new(
+                ErrorKind::Remote,
+                format!("{NAME}: the SQL task {task} failed: {result}"),
+            )
+            .with_context("plugin", NAME),
+        ))
     }
 
     /// The table's schema and facts.
@@ -650,8 +775,8 @@ impl Client {
         for (name, value) in headers {
             builder = builder.header(name, value);
         }
-        if let Some((body, _)) = &req.body {
-            builder = builder.body(body.clone());
+        if let Some(body) = &req.body {
+            builder = builder.body(body.bytes.clone());
         }
         let response = builder
             .send()
@@ -704,6 +829,13 @@ fn what(req: &Request) -> String {
         .map(|a| format!("?{a}"))
         .unwrap_or_default();
     format!("{NAME}: {service} {} {}{action}", req.method, req.resource)
+}
+
+/// Text as XML character data.
+fn xml_escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 /// Python's `quote_plus`: form encoding, space as `+`.

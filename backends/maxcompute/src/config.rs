@@ -11,7 +11,8 @@ use url::Url;
 use crate::NAME;
 use crate::compress::Compression;
 use crate::sign::SignatureVersion;
-use crate::types::TypeMapping;
+use crate::types::{OdpsType, TypeMapping};
+use crate::upload::MAX_BLOCKS;
 
 /// Options of `maxcompute://<project>/<table>?partition=…`.
 #[derive(Clone, PartialEq, Deserialize)]
@@ -61,6 +62,25 @@ pub struct Config {
     pub block_bytes: u64,
     /// Sink: most partitions one export may write (each holds an upload session).
     pub max_partitions: usize,
+    /// Sink: create the table from the input's schema when it does not exist (and the
+    /// partitions rows go to); an existing table must fit the input.
+    pub create_table: bool,
+    /// Sink, with `create_table`: days until an untouched table is reclaimed.
+    pub lifecycle: Option<u32>,
+    /// Sink, with `create_table`: the table's comment.
+    pub comment: Option<String>,
+    /// Sink: `column:type,…` — the MaxCompute type of input columns that have no lossless
+    /// counterpart (or should get another): a created table declares it, and values are
+    /// converted into it, a value that does not fit being an error.
+    #[serde(deserialize_with = "column_types")]
+    pub column_types: Vec<(String, OdpsType)>,
+    /// Sink: write blocks into this upload session (`arrowport upload-session create`)
+    /// instead of a new one, and leave the commit to `arrowport upload-session commit`.
+    pub upload_id: Option<String>,
+    /// Sink, with `upload_id`: the block ids this worker owns, `first-last`; the first is its
+    /// claim, which other workers' ranges must not hold.
+    #[serde(deserialize_with = "block_range")]
+    pub block_ids: Option<BlockRange>,
     /// Environment variables holding the credentials.
     pub access_id_env: String,
     pub secret_access_key_env: String,
@@ -96,6 +116,12 @@ impl Default for Config {
             create_partition: false,
             block_bytes: 32 << 20,
             max_partitions: 256,
+            create_table: false,
+            lifecycle: None,
+            comment: None,
+            column_types: Vec::new(),
+            upload_id: None,
+            block_ids: None,
             access_id_env: "ALIBABA_CLOUD_ACCESS_KEY_ID".into(),
             secret_access_key_env: "ALIBABA_CLOUD_ACCESS_KEY_SECRET".into(),
             security_token_env: "ALIBABA_CLOUD_SECURITY_TOKEN".into(),
@@ -165,6 +191,12 @@ impl Config {
                     "max_partitions",
                     self.max_partitions != defaults.max_partitions,
                 ),
+                ("create_table", self.create_table),
+                ("lifecycle", self.lifecycle.is_some()),
+                ("comment", self.comment.is_some()),
+                ("column_types", !self.column_types.is_empty()),
+                ("upload_id", self.upload_id.is_some()),
+                ("block_ids", self.block_ids.is_some()),
             ]
             .into_iter()
             .filter_map(|(name, set)| set.then_some(name))
@@ -253,6 +285,51 @@ impl Config {
                     .into(),
             ));
         }
+        if (self.lifecycle.is_some() || self.comment.is_some()) && !self.create_table {
+            return Err(invalid(
+                "`lifecycle` and `comment` describe a table to create: add `create_table=true`"
+                    .into(),
+            ));
+        }
+        if self.lifecycle == Some(0) {
+            return Err(invalid("option `lifecycle` must be positive (days)".into()));
+        }
+        if self.upload_id.as_deref().is_some_and(str::is_empty) {
+            return Err(invalid("option `upload_id` is empty".into()));
+        }
+        match (&self.upload_id, &self.block_ids) {
+            (Some(_), None) => {
+                return Err(invalid(
+                    "`upload_id` needs `block_ids=first-last`, the block ids this worker owns \
+                     (disjoint from every other worker's)"
+                        .into(),
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(invalid(
+                    "`block_ids` only applies with `upload_id` (a shared upload session)".into(),
+                ));
+            }
+            (Some(_), Some(_)) => {
+                let clashes: Vec<&str> = [
+                    ("partition_by", !self.partition_by.is_empty()),
+                    ("create_table", self.create_table),
+                    ("overwrite", self.overwrite),
+                    ("create_partition", self.create_partition),
+                ]
+                .into_iter()
+                .filter_map(|(name, set)| set.then_some(name))
+                .collect();
+                if !clashes.is_empty() {
+                    return Err(invalid(format!(
+                        "a shared upload session (`upload_id`) writes one partition, chosen \
+                         with its other settings when it was created; drop {}",
+                        clashes.join(", ")
+                    )));
+                }
+            }
+            (None, None) => {}
+        }
         if self.timezone.trim().is_empty() {
             return Err(invalid("option `timezone` is empty".into()));
         }
@@ -337,6 +414,95 @@ fn column_list<'de, D: serde::Deserializer<'de>>(
         .filter(|c| !c.is_empty())
         .map(str::to_string)
         .collect())
+}
+
+/// Block ids `first..=last` of one worker of a shared upload session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BlockRange {
+    pub first: u32,
+    pub last: u32,
+}
+
+impl BlockRange {
+    /// `first-last` (at least two ids: the claim and one block of rows).
+    pub fn parse(text: &str) -> std::result::Result<BlockRange, String> {
+        let (first, last) = text.trim().split_once('-').ok_or_else(|| {
+            format!("block ids are a range `first-last`, e.g. `100-199`; got `{text}`")
+        })?;
+        let id = |s: &str| {
+            s.trim()
+                .parse::<u32>()
+                .ok()
+                .filter(|&n| n < MAX_BLOCKS)
+                .ok_or_else(|| format!("block id `{s}` is not one of 0..={}", MAX_BLOCKS - 1))
+        };
+        let range = BlockRange {
+            first: id(first)?,
+            last: id(last)?,
+        };
+        if range.last <= range.first {
+            return Err(format!(
+                "block range `{text}` must hold two ids at least (its first is the worker's \
+                 claim)"
+            ));
+        }
+        Ok(range)
+    }
+
+    pub fn contains(&self, id: u32) -> bool {
+        (self.first..=self.last).contains(&id)
+    }
+
+    pub fn overlaps(&self, other: &BlockRange) -> bool {
+        self.first <= other.last && other.first <= self.last
+    }
+}
+
+impl fmt::Display for BlockRange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}-{}", self.first, self.last)
+    }
+}
+
+fn block_range<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Option<BlockRange>, D::Error> {
+    let text = String::deserialize(d)?;
+    BlockRange::parse(&text)
+        .map(Some)
+        .map_err(serde::de::Error::custom)
+}
+
+/// `name:type,name:type`, split at the commas outside `<…>` and `(…)`.
+fn column_types<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Vec<(String, OdpsType)>, D::Error> {
+    let text = String::deserialize(d)?;
+    let mut pairs = Vec::new();
+    let (mut depth, mut from) = (0i32, 0);
+    let mut parts = Vec::new();
+    for (i, c) in text.char_indices() {
+        match c {
+            '<' | '(' => depth += 1,
+            '>' | ')' => depth -= 1,
+            ',' if depth == 0 => {
+                parts.push(&text[from..i]);
+                from = i + 1;
+            }
+            _ => {}
+        }
+    }
+    parts.push(&text[from..]);
+    for part in parts.into_iter().filter(|p| !p.trim().is_empty()) {
+        let (name, ty) = part.split_once(':').ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "`column_types` pairs are `column:type`, e.g. `u:bigint`; got `{part}`"
+            ))
+        })?;
+        let ty = OdpsType::parse(ty).map_err(|e| serde::de::Error::custom(e.message()))?;
+        pairs.push((name.trim().to_string(), ty));
+    }
+    Ok(pairs)
 }
 
 fn compression<'de, D: serde::Deserializer<'de>>(

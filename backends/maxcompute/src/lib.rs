@@ -17,6 +17,7 @@ pub mod client;
 pub mod compress;
 mod config;
 pub mod crc32c;
+mod create;
 mod error;
 mod mapping;
 pub mod meta;
@@ -25,6 +26,7 @@ mod read;
 pub mod record;
 mod scope;
 pub mod session;
+pub mod shared;
 pub mod sign;
 mod sink;
 mod source;
@@ -34,9 +36,9 @@ mod upload;
 use arrowport_core::registry::SinkTarget;
 use arrowport_core::{Error, ExportSource, Result, Sink, SinkSpec, SourceSpec};
 
-pub use config::{Config, Format, Role, Signature};
+pub use config::{BlockRange, Config, Format, Role, Signature};
 pub use sink::MaxComputeSink;
-pub use source::MaxComputeSource;
+pub use source::{MaxComputeSource, credentials};
 
 /// The plugin's name and URL scheme.
 const NAME: &str = "maxcompute";

@@ -4,12 +4,12 @@
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, RecordBatch, RecordBatchOptions, make_array};
-use arrow::compute::cast;
+use arrow::compute::{CastOptions, can_cast_types, cast_with_options};
 use arrow::datatypes::{DataType, Schema, SchemaRef};
 use arrowport_core::{Error, Result};
 
 use crate::NAME;
-use crate::types::{Column, TypeMapping};
+use crate::types::{Column, OdpsType, TypeMapping};
 
 /// Which input column feeds each table column, and the table's Arrow schema.
 #[derive(Debug, Clone)]
@@ -22,25 +22,44 @@ pub struct WritePlan {
     pub wire_schema: SchemaRef,
     /// Input column index of each dynamic partition key, in the table's key order.
     pub partition_inputs: Vec<usize>,
+    /// Per data column: converted with every value checked (`column_types`), not only where
+    /// the types are lossless.
+    checked: Vec<bool>,
 }
 
 impl WritePlan {
     /// Maps `input` onto the table. `partition_by` names the input columns that route rows to
     /// partitions (they must be the table's partition keys); every other input column must be
-    /// a data column, and every data column must be fed.
+    /// a data column, and every data column must be fed. `column_types` names the columns
+    /// whose values are converted and checked one by one instead (their type must be the
+    /// table's).
     pub fn new(
         input: &Schema,
         table: &str,
         columns: &[Column],
         partition_keys: &[Column],
         partition_by: &[String],
+        column_types: &[(String, OdpsType)],
         mapping: &TypeMapping,
     ) -> Result<WritePlan> {
         let mut problems = Vec::new();
         let mut inputs = Vec::with_capacity(columns.len());
         let mut fields = Vec::with_capacity(columns.len());
+        let mut checked = Vec::with_capacity(columns.len());
         for column in columns {
             let field = column.to_arrow(mapping)?;
+            let given = column_types
+                .iter()
+                .find(|(name, _)| name.eq_ignore_ascii_case(&column.name));
+            if let Some((name, ty)) = given
+                && *ty != column.ty
+            {
+                problems.push(format!(
+                    "`column_types` gives `{name}` as {ty}, but the table's column is {}",
+                    column.ty
+                ));
+            }
+            checked.push(given.is_some());
             match input.index_of(&column.name) {
                 Err(_) => problems.push(format!(
                     "column `{}` ({}) is missing from the input",
@@ -48,7 +67,11 @@ impl WritePlan {
                 )),
                 Ok(i) => {
                     let from = input.field(i);
-                    if !lossless(from.data_type(), field.data_type()) {
+                    let convertible = match given {
+                        Some(_) => can_cast_types(from.data_type(), field.data_type()),
+                        None => lossless(from.data_type(), field.data_type()),
+                    };
+                    if !convertible {
                         problems.push(format!(
                             "column `{}`: {} cannot become {} ({}) without losing values",
                             column.name,
@@ -117,6 +140,7 @@ impl WritePlan {
             columns: columns.to_vec(),
             wire_schema: Arc::new(Schema::new(fields)),
             partition_inputs,
+            checked,
         })
     }
 
@@ -126,7 +150,8 @@ impl WritePlan {
             .inputs
             .iter()
             .zip(self.wire_schema.fields())
-            .map(|(&i, field)| {
+            .zip(&self.checked)
+            .map(|((&i, field), &checked)| {
                 let array = batch.column(i);
                 if !field.is_nullable() && array.null_count() > 0 {
                     return Err(Error::schema(format!(
@@ -134,7 +159,7 @@ impl WritePlan {
                         field.name()
                     )));
                 }
-                convert(array, field.data_type())
+                convert(array, field.data_type(), checked)
                     .map_err(|e| Error::schema(format!("{NAME}: column `{}`: {e}", field.name())))
             })
             .collect::<Result<Vec<_>>>()?;
@@ -144,12 +169,21 @@ impl WritePlan {
     }
 }
 
-/// `array` as `to`: cast, then relabelled where only nested field names differ.
-fn convert(array: &ArrayRef, to: &DataType) -> std::result::Result<ArrayRef, String> {
+/// `array` as `to`: cast, then relabelled where only nested field names differ. A `checked`
+/// cast fails on the first value that does not fit instead of making it NULL.
+fn convert(
+    array: &ArrayRef,
+    to: &DataType,
+    checked: bool,
+) -> std::result::Result<ArrayRef, String> {
+    let options = CastOptions {
+        safe: !checked,
+        ..CastOptions::default()
+    };
     let cast = if array.data_type() == to {
         array.clone()
     } else {
-        cast(array, to).map_err(|e| e.to_string())?
+        cast_with_options(array, to, &options).map_err(|e| e.to_string())?
     };
     if cast.data_type() == to {
         return Ok(cast);
@@ -268,7 +302,7 @@ mod tests {
             Field::new("score", DataType::Float64, true),
             Field::new("extra", DataType::Utf8, true),
         ]);
-        let err = WritePlan::new(&input, "t", &table, &[], &[], &TypeMapping::default())
+        let err = WritePlan::new(&input, "t", &table, &[], &[], &[], &TypeMapping::default())
             .unwrap_err()
             .to_string();
         for needle in [
@@ -309,6 +343,7 @@ mod tests {
             &table,
             &[],
             &[],
+            &[],
             &TypeMapping::default(),
         )
         .unwrap();
@@ -327,11 +362,11 @@ mod tests {
             Field::new("pt", DataType::Utf8, true),
         ]);
         let m = TypeMapping::default();
-        let plan = WritePlan::new(&input, "t", &table, &keys, &["pt".into()], &m).unwrap();
+        let plan = WritePlan::new(&input, "t", &table, &keys, &["pt".into()], &[], &m).unwrap();
         assert_eq!(plan.partition_inputs, [1]);
-        let err = WritePlan::new(&input, "t", &table, &keys, &[], &m).unwrap_err();
+        let err = WritePlan::new(&input, "t", &table, &keys, &[], &[], &m).unwrap_err();
         assert!(err.to_string().contains("partition_by"), "{err}");
-        let err = WritePlan::new(&input, "t", &table, &keys, &["id".into()], &m).unwrap_err();
+        let err = WritePlan::new(&input, "t", &table, &keys, &["id".into()], &[], &m).unwrap_err();
         assert!(err.to_string().contains("partition keys (pt)"), "{err}");
     }
 }

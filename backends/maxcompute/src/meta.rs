@@ -21,6 +21,59 @@ use crate::NAME;
 use crate::partition::PartitionSpec;
 use crate::types::Column;
 
+/// An SQL instance's state: `GET /projects/{p}/instances/{id}` and, once it is terminated,
+/// `?taskstatus` (`<Instance><Status>Terminated</Status><Tasks><Task><Name>…</Name>
+/// <Status>Success|Failed|…</Status></Task></Tasks></Instance>`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstanceStatus {
+    /// `Running`, `Suspended` or `Terminated`.
+    pub status: String,
+    /// Each task's name and status.
+    pub tasks: Vec<(String, String)>,
+}
+
+impl InstanceStatus {
+    pub fn parse(body: &[u8]) -> Result<InstanceStatus> {
+        let reply = "the instance status";
+        let root = document(body, "Instance", reply)?;
+        let tasks = root
+            .child("Tasks")
+            .map(|t| {
+                t.children("Task")
+                    .map(|task| {
+                        Ok((
+                            task.child_text("Name").unwrap_or_default().to_string(),
+                            required_text(task, "Status", reply)?,
+                        ))
+                    })
+                    .collect::<Result<Vec<_>>>()
+            })
+            .transpose()?
+            .unwrap_or_default();
+        Ok(InstanceStatus {
+            status: required_text(&root, "Status", reply)?,
+            tasks,
+        })
+    }
+
+    pub fn is_terminated(&self) -> bool {
+        self.status.eq_ignore_ascii_case("terminated")
+    }
+}
+
+/// The result text of an instance's tasks (`?result`), joined: for a failed SQL task, the
+/// `ODPS-…` error.
+pub fn instance_result(body: &[u8]) -> Result<String> {
+    let root = document(body, "Instance", "the instance result")?;
+    let texts: Vec<&str> = root
+        .child("Tasks")
+        .into_iter()
+        .flat_map(|t| t.children("Task"))
+        .filter_map(|task| task.child_text("Result"))
+        .collect();
+    Ok(texts.join("; "))
+}
+
 /// A column or partition key of a table's schema JSON.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ColumnMeta {

@@ -81,6 +81,8 @@ pub struct UploadInfo {
     pub columns: Vec<Column>,
     /// Ids of the blocks the server holds.
     pub blocks: Vec<u32>,
+    /// The `RecordCount` of each of `blocks`, where the server gives it.
+    pub record_counts: Vec<Option<u64>>,
 }
 
 impl UploadInfo {
@@ -94,18 +96,23 @@ impl UploadInfo {
             .filter(|s| !s.is_empty())
             .ok_or_else(|| malformed("no `UploadID`"))?
             .to_string();
-        let blocks = match v.get("UploadedBlockList") {
+        let number = |v: Option<&Value>| {
+            v.and_then(Value::as_u64)
+                .or_else(|| v.and_then(Value::as_str).and_then(|s| s.parse().ok()))
+        };
+        let (blocks, record_counts) = match v.get("UploadedBlockList") {
             Some(Value::Array(list)) => list
                 .iter()
                 .map(|b| {
-                    let id = b.get("BlockID");
-                    id.and_then(Value::as_u64)
-                        .or_else(|| id.and_then(Value::as_str).and_then(|s| s.parse().ok()))
+                    let id = number(b.get("BlockID"))
                         .and_then(|n| u32::try_from(n).ok())
-                        .ok_or_else(|| malformed("a block without a numeric `BlockID`"))
+                        .ok_or_else(|| malformed("a block without a numeric `BlockID`"))?;
+                    Ok((id, number(b.get("RecordCount"))))
                 })
-                .collect::<Result<_>>()?,
-            _ => Vec::new(),
+                .collect::<Result<Vec<_>>>()?
+                .into_iter()
+                .unzip(),
+            _ => (Vec::new(), Vec::new()),
         };
         Ok(UploadInfo {
             id,
@@ -116,6 +123,7 @@ impl UploadInfo {
                 .to_ascii_lowercase(),
             columns: columns(v.get("Schema").and_then(|s| s.get("columns")))?,
             blocks,
+            record_counts,
         })
     }
 }

@@ -15,10 +15,13 @@ use futures::StreamExt;
 
 use crate::NAME;
 use crate::client::Client;
-use crate::config::Config;
+use crate::config::{BlockRange, Config};
+use crate::create::NewTable;
 use crate::mapping::WritePlan;
+use crate::meta::TableMeta;
 use crate::partition::PartitionSpec;
 use crate::scope::partition_filter;
+use crate::shared::{self, SessionTarget};
 use crate::sign::Credentials;
 use crate::source::credentials;
 use crate::types::Column;
@@ -73,7 +76,7 @@ impl Sink for MaxComputeSink {
             None => credentials(config)?,
         };
         let client = Client::new(config, credentials, cx)?;
-        let meta = client.table(&table, cx).await?;
+        let (meta, created) = table_for(config, &client, &table, &input.schema(), cx).await?;
         let columns = meta.columns()?;
         let keys = meta.partition_keys()?;
         // An input that does not fit the table is the invocation's problem, as a schema
@@ -84,9 +87,20 @@ impl Sink for MaxComputeSink {
             &columns,
             &keys,
             &config.partition_by,
+            &config.column_types,
             &config.type_mapping(),
         )
-        .map_err(|e| e.with_kind(ErrorKind::Config))?;
+        .map_err(|e| {
+            let e = e.with_kind(ErrorKind::Config);
+            match (config.create_table, created) {
+                (true, false) => Error::config(format!(
+                    "{NAME}: table `{table}` exists with another schema (`create_table` leaves \
+                     an existing table as it is): {}",
+                    e.message()
+                )),
+                _ => e,
+            }
+        })?;
         let static_partition = static_partition(config, &table, &keys)?;
         let settings = UploadSettings {
             client,
@@ -94,7 +108,8 @@ impl Sink for MaxComputeSink {
             format: config.format,
             compression: config.compression,
             overwrite: config.overwrite,
-            create_partition: config.create_partition,
+            // A table `create_table` may have made has no partitions yet.
+            create_partition: config.create_partition || config.create_table,
             block_bytes: config.block_bytes as usize,
             parallelism: cx.parallelism().max(1),
         };
@@ -108,6 +123,11 @@ impl Sink for MaxComputeSink {
             max_partitions: config.max_partitions,
             rows: 0,
         };
+        if let (Some(id), Some(range)) = (&config.upload_id, config.block_ids) {
+            return writer
+                .write_shared(input, id, range, static_partition, cx)
+                .await;
+        }
         let uploaded = async {
             if writer.plan.partition_inputs.is_empty() {
                 writer.session(static_partition, cx).await?;
@@ -120,10 +140,11 @@ impl Sink for MaxComputeSink {
         .await;
         if let Err(e) = uploaded {
             // Sessions never committed expire on the server; the table is as it was.
-            return Err(e.with_context(
-                "note",
-                format!("nothing was committed: `{table}` is unchanged"),
-            ));
+            let note = match created {
+                true => format!("nothing was committed: `{table}` was created and is empty"),
+                false => format!("nothing was committed: `{table}` is unchanged"),
+            };
+            return Err(e.with_context("note", note));
         }
         writer.commit_all(cx).await?;
         Ok(WriteSummary::new(
@@ -135,8 +156,61 @@ impl Sink for MaxComputeSink {
     }
 }
 
+/// The table's metadata, and whether it was created now. With `create_table` the table is
+/// worked out from the input first, so an input that cannot make one refuses the export
+/// before anything exists.
+async fn table_for(
+    config: &Config,
+    client: &Client,
+    table: &str,
+    input: &Schema,
+    cx: &Context,
+) -> Result<(TableMeta, bool)> {
+    let new = match config.create_table {
+        true => {
+            let static_keys: Vec<String> = match (&config.partition, config.partition_by.is_empty())
+            {
+                (Some(p), true) => PartitionSpec::parse(p)?
+                    .keys()
+                    .map(str::to_string)
+                    .collect(),
+                _ => Vec::new(),
+            };
+            Some(NewTable::from_input(
+                input,
+                &config.partition_by,
+                &static_keys,
+                &config.column_types,
+            )?)
+        }
+        false => None,
+    };
+    match (client.table(table, cx).await, new) {
+        (Ok(meta), _) => Ok((meta, false)),
+        (Err(e), Some(new)) if e.kind() == ErrorKind::NotFound => {
+            cx.emit(ProgressEvent::phase("creating table"));
+            let sql = new.sql(
+                &config.project,
+                config.schema.as_deref(),
+                table,
+                config.comment.as_deref(),
+                config.lifecycle,
+            );
+            client
+                .run_sql("SQLCreateTableTask", &sql, &new.settings(), cx)
+                .await
+                .map_err(|e| e.with_context("table", format!("{}.{table}", config.project)))?;
+            Ok((client.table(table, cx).await?, true))
+        }
+        (Err(e), None) if e.kind() == ErrorKind::NotFound => {
+            Err(e.with_note("add `create_table=true` to create the table from the input's schema"))
+        }
+        (Err(e), _) => Err(e),
+    }
+}
+
 /// The partition named by `partition` (all keys), when rows are not routed by column.
-fn static_partition(
+pub(crate) fn static_partition(
     config: &Config,
     table: &str,
     keys: &[Column],
@@ -285,6 +359,81 @@ impl Writer {
             session.verify(&self.settings, cx).await?;
         }
         Ok(())
+    }
+
+    /// Uploads every row into the shared session `id` with block ids from `range` (the first
+    /// is this worker's claim), empties the ids of the range an earlier run filled and this
+    /// one did not, and leaves the commit to whoever commits the session.
+    async fn write_shared(
+        &mut self,
+        mut input: SendableRecordBatchStream,
+        id: &str,
+        range: BlockRange,
+        partition: Option<PartitionSpec>,
+        cx: &Context,
+    ) -> Result<WriteSummary> {
+        let target = SessionTarget::of(
+            &self.settings.client,
+            &self.settings.table,
+            partition.clone(),
+        );
+        let info = target.status(id, cx).await?;
+        if info.status != "normal" {
+            return Err(Error::config(format!(
+                "{NAME}: upload session {id} is {}, it takes no more blocks",
+                info.status
+            ))
+            .with_context("upload_id", id));
+        }
+        shared::check_before_writing(&shared::held(&info), range, id)?;
+        let session = SessionWriter::attach(
+            &self.settings,
+            partition,
+            &self.plan.columns,
+            id.to_string(),
+            range.first + 1..=range.last,
+        );
+        let claim = session.empty_block(&self.settings, range.first)?;
+        self.uploads.start(claim, &self.settings, cx).await?;
+        self.sessions.insert(Vec::new(), session);
+        let uploaded = async {
+            while let Some(batch) = input.next().await {
+                self.write(&batch?, cx).await?;
+            }
+            let session = self.sessions.values_mut().next().expect("inserted above");
+            if let Some(block) = session.flush(&self.settings)? {
+                self.uploads.start(block, &self.settings, cx).await?;
+            }
+            self.uploads.finish().await?;
+            let session = self.sessions.values().next().expect("inserted above");
+            let mut written = session.sealed().clone();
+            written.insert(range.first);
+            let held = shared::held(&target.status(id, cx).await?);
+            for stale in shared::leftovers(&held, range, &written, id)? {
+                let empty = session.empty_block(&self.settings, stale)?;
+                self.uploads.start(empty, &self.settings, cx).await?;
+            }
+            self.uploads.finish().await
+        }
+        .await;
+        uploaded.map_err(|e| {
+            e.with_context(
+                "note",
+                format!("upload session {id} is not committed; re-running this worker rewrites its blocks"),
+            )
+        })?;
+        cx.emit(ProgressEvent::Warning {
+            message: format!(
+                "uploaded into blocks {range} of upload session {id}; not committed (run \
+                 `arrowport upload-session commit` once every worker is done)"
+            ),
+        });
+        Ok(WriteSummary::new(
+            self.rows,
+            self.uploads.bytes,
+            Vec::new(),
+            false,
+        ))
     }
 
     /// Commits each session once. Sessions commit one by one, so a failure after the first

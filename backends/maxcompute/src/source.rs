@@ -562,7 +562,7 @@ fn check_session_schema(
 }
 
 /// Credentials from the environment variables the config names (the SDKs' by default).
-pub(crate) fn credentials(config: &Config) -> Result<Credentials> {
+pub fn credentials(config: &Config) -> Result<Credentials> {
     let (id, secret, token) = env_credentials(CredentialVars {
         plugin: NAME,
         id: ("access_id_env", &config.access_id_env),

@@ -24,6 +24,11 @@ use crate::types::Column;
 /// Block ids the tunnel accepts: 0 to 19999.
 pub const MAX_BLOCKS: u32 = 20_000;
 
+/// Bytes at which a session's first block is sealed; each next one may hold twice as much, up
+/// to `block_bytes`. Small first blocks start the uploads (and the server's work) while the
+/// input is still being read; large later ones keep a big upload to few blocks.
+const FIRST_BLOCK_BYTES: usize = 4 << 20;
+
 /// The IPC writer state of an Arrow block.
 struct ArrowBlock {
     generator: IpcDataGenerator,
@@ -124,6 +129,8 @@ pub struct SessionWriter {
     encoder: BlockEncoder,
     rows_in_block: u64,
     next_block: u32,
+    /// The last block id this writer may use.
+    last_block: u32,
     /// Blocks handed to the uploader.
     sealed: BTreeSet<u32>,
 }
@@ -145,13 +152,49 @@ impl SessionWriter {
             .client
             .create_upload(&settings.table, &target, cx)
             .await?;
-        Ok(SessionWriter {
+        Ok(SessionWriter::attach(
+            settings,
             partition,
-            id: info.id,
+            columns,
+            info.id,
+            0..=MAX_BLOCKS - 1,
+        ))
+    }
+
+    /// Writes into an existing session `id`, with block ids from `blocks` only. Pure: the
+    /// caller has checked the session.
+    pub fn attach(
+        settings: &UploadSettings,
+        partition: Option<PartitionSpec>,
+        columns: &[Column],
+        id: String,
+        blocks: std::ops::RangeInclusive<u32>,
+    ) -> Self {
+        SessionWriter {
+            partition,
+            id,
             encoder: BlockEncoder::new(settings.format, columns),
             rows_in_block: 0,
-            next_block: 0,
+            next_block: *blocks.start(),
+            last_block: *blocks.end(),
             sealed: BTreeSet::new(),
+        }
+    }
+
+    /// The blocks sealed so far.
+    pub fn sealed(&self) -> &BTreeSet<u32> {
+        &self.sealed
+    }
+
+    /// A block of no rows with id `block_id`: a shared session's claim, or the replacement of
+    /// a block an earlier run left.
+    pub fn empty_block(&self, settings: &UploadSettings, block_id: u32) -> Result<Block> {
+        let raw = BlockEncoder::new(settings.format, &[]).take();
+        Ok(Block {
+            upload_id: self.id.clone(),
+            partition: self.partition.clone(),
+            block_id,
+            body: Bytes::from(compress(settings, raw)?),
         })
     }
 
@@ -168,7 +211,7 @@ impl SessionWriter {
     ) -> Result<Option<Block>> {
         self.encoder.write(batch)?;
         self.rows_in_block += batch.num_rows() as u64;
-        if self.encoder.len() >= settings.block_bytes {
+        if self.encoder.len() >= block_limit(self.sealed.len(), settings.block_bytes) {
             return self.seal(settings).map(Some);
         }
         Ok(None)
@@ -183,21 +226,22 @@ impl SessionWriter {
     }
 
     fn seal(&mut self, settings: &UploadSettings) -> Result<Block> {
-        if self.next_block >= MAX_BLOCKS {
+        if self.next_block > self.last_block {
+            let room = if self.last_block == MAX_BLOCKS - 1 {
+                format!("an upload session holds at most {MAX_BLOCKS} blocks")
+            } else {
+                format!("the block ids given end at {}", self.last_block)
+            };
             return Err(Error::new(
                 ErrorKind::Unsupported,
                 format!(
-                    "{NAME}: an upload session holds at most {MAX_BLOCKS} blocks; raise \
-                     `block_bytes` (now {})",
+                    "{NAME}: {room}; raise `block_bytes` (now {})",
                     settings.block_bytes
                 ),
             ));
         }
         let raw = self.encoder.take();
-        let body = match settings.compression {
-            Compression::None => raw,
-            c => c.compress(&raw)?,
-        };
+        let body = compress(settings, raw)?;
         let block = Block {
             upload_id: self.id.clone(),
             partition: self.partition.clone(),
@@ -237,6 +281,21 @@ impl SessionWriter {
             .client
             .commit_upload(&settings.table, self.partition.as_ref(), &self.id, cx)
             .await
+    }
+}
+
+/// Bytes at which a session's block is sealed, after `sealed` blocks.
+fn block_limit(sealed: usize, block_bytes: usize) -> usize {
+    let doublings = sealed.min(16) as u32;
+    FIRST_BLOCK_BYTES
+        .saturating_mul(1 << doublings)
+        .min(block_bytes)
+}
+
+fn compress(settings: &UploadSettings, raw: Vec<u8>) -> Result<Vec<u8>> {
+    match settings.compression {
+        Compression::None => Ok(raw),
+        c => c.compress(&raw),
     }
 }
 
@@ -332,6 +391,17 @@ mod tests {
     use crate::arrow_frame::ArrowFrameReader;
     use crate::record::{ReadOptions, RecordReader};
     use crate::types::{TypeMapping, arrow_schema};
+
+    #[test]
+    fn blocks_start_small_and_double_up_to_block_bytes() {
+        let limits: Vec<usize> = (0..6).map(|n| block_limit(n, 32 << 20)).collect();
+        assert_eq!(
+            limits,
+            [4 << 20, 8 << 20, 16 << 20, 32 << 20, 32 << 20, 32 << 20]
+        );
+        assert_eq!(block_limit(0, 1 << 20), 1 << 20);
+        assert_eq!(block_limit(19_999, 1 << 30), 1 << 30);
+    }
 
     /// Blocks decode, with every CRC checked, to exactly the rows encoded, in both formats —
     /// and an encoder starts a fresh, self-contained stream after each block.

@@ -11,11 +11,15 @@ use crate::args::CatalogArgs;
 
 /// The MaxCompute config of a `maxcompute://` URL and its `-o` options.
 pub fn config(args: &CatalogArgs) -> Result<Config> {
-    let spec = source_spec(&args.url, &args.options.options)?;
+    config_of(&args.url, &args.options.options)
+}
+
+/// The MaxCompute config of `url` and `-o` options.
+pub fn config_of(url: &str, options: &[String]) -> Result<Config> {
+    let spec = source_spec(url, options)?;
     if spec.scheme != "maxcompute" {
         return Err(Error::config(format!(
-            "`{}` is not a MaxCompute URL: write `maxcompute://<project>[/<table>]?…`",
-            args.url
+            "`{url}` is not a MaxCompute URL: write `maxcompute://<project>[/<table>]?…`"
         )));
     }
     Config::from_options(&spec.location, &spec.options)

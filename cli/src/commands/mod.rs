@@ -7,6 +7,7 @@ mod export;
 pub(crate) mod inspect;
 mod resolve;
 mod serve;
+mod upload_session;
 
 use std::sync::Arc;
 
@@ -55,6 +56,9 @@ pub fn run(cli: Cli) -> Result<()> {
             runtime()?.block_on(with_ctrl_c(renderer, |cx| {
                 catalog::partitions(config, args.json, cx)
             }))
+        }
+        Command::UploadSession(command) => {
+            runtime()?.block_on(with_ctrl_c(renderer, |cx| upload_session::run(command, cx)))
         }
         Command::List => inspect::list(),
         Command::Describe { plugin } => inspect::describe(&plugin),

@@ -1,5 +1,5 @@
-//! Just enough of the meta API's SQL instances for clients that create partitions through
-//! SQL, as PyODPS does.
+//! Just enough of the meta API's SQL instances for clients that create tables and partitions
+//! through SQL, as PyODPS and arrowport do (`CREATE TABLE` is in [`ddl`](super::ddl)).
 //!
 //! `o.write_table(t, data, partition='pt=x', create_partition=True)` (and
 //! `t.open_writer(partition=..., create_partition=True)`) does not pass `create_partition` to
@@ -30,10 +30,14 @@
 //! `StreamUploadSession.Builder.setCreatePartition` sends a bare `create_partition` on
 //! `/streams`.)
 //!
-//! Instances run when submitted and are terminated at once. The one statement run is
+//! `o.create_table(name, schema, if_not_exists=…, lifecycle=…)` and `write_table(…,
+//! create_table=True)` send the same job with a task named `SQLCreateTableTask` and a
+//! `CREATE TABLE` query.
+//!
+//! Instances run when submitted and are terminated at once. The statements run are
 //! `ALTER TABLE [project.]table ADD [IF NOT EXISTS] PARTITION (k='v',…) [PARTITION (…)]…`
-//! (names may be back-quoted); anything else fails its task with an `ODPS-…` message, as a
-//! failing statement would.
+//! (names may be back-quoted) and `CREATE TABLE`; anything else fails its task with an
+//! `ODPS-…` message, as a failing statement would.
 
 use std::collections::HashMap;
 
@@ -141,11 +145,14 @@ fn run(shared: &Shared, sql: &str) -> Result<String, String> {
     let statement = sql.trim().trim_end_matches(';').trim();
     let unsupported = || {
         format!(
-            "ODPS-0130161:[1,1] Parse exception - the emulator runs only ALTER TABLE t ADD \
-             [IF NOT EXISTS] PARTITION (...), not `{statement}`"
+            "ODPS-0130161:[1,1] Parse exception - the emulator runs only CREATE TABLE and \
+             ALTER TABLE t ADD [IF NOT EXISTS] PARTITION (...), not `{statement}`"
         )
     };
     let (head, rest) = split_words(statement, 2);
+    if head.eq_ignore_ascii_case("create table") {
+        return super::ddl::create_table(shared, statement);
+    }
     if !head.eq_ignore_ascii_case("alter table") {
         return Err(unsupported());
     }

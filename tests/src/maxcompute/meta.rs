@@ -172,11 +172,11 @@ fn answer(shared: &Shared, parts: &Parts, body: &[u8], request_id: &str) -> Resp
                         &format!("Table not found: {project}.{name}"),
                     ),
                     Some(table) if query.contains_key("partitions") => {
-                        list_partitions(shared, table, &query, request_id)
+                        list_partitions(shared, &table, &query, request_id)
                     }
                     Some(table) => match query.get("partition") {
-                        Some(spec) => partition(table, spec, &query, request_id),
-                        None => xml(table_xml(shared, table, query.contains_key("extended"))),
+                        Some(spec) => partition(&table, spec, &query, request_id),
+                        None => xml(table_xml(shared, &table, query.contains_key("extended"))),
                     },
                 },
                 _ => fail(
@@ -203,9 +203,9 @@ fn list_tables(shared: &Shared, query: &Query, request_id: &str) -> Response<Bod
     let wants_managed = query
         .get("type")
         .is_none_or(|t| t.is_empty() || t.eq_ignore_ascii_case("MANAGED_TABLE"));
-    let tables: Vec<&Arc<TableDef>> = shared
-        .tables
-        .iter()
+    let tables: Vec<Arc<TableDef>> = shared
+        .all_tables()
+        .into_iter()
         .filter(|t| wants_managed && t.name.starts_with(&prefix))
         .collect();
     let keys: Vec<String> = tables.iter().map(|t| t.name.to_string()).collect();
@@ -327,8 +327,8 @@ fn table_element(shared: &Shared, table: &TableDef, schema: Option<bool>) -> Str
          <Project>{project}</Project><CreationTime>{CREATED_RFC1123}</CreationTime>\
          <LastModifiedTime>{CREATED_RFC1123}</LastModifiedTime><Type>MANAGED_TABLE</Type>\
          </Table>\n",
-        name = escape(table.name),
-        id = hex_key(table.name),
+        name = escape(&table.name),
+        id = hex_key(&table.name),
         owner = escape(OWNER),
         project = escape(&shared.config.project),
     )
@@ -339,14 +339,15 @@ fn schema_json(table: &TableDef, extended: bool) -> Value {
         .columns
         .iter()
         .map(|c| {
-            json!({"name": c.name, "type": c.odps_type, "comment": "", "label": "",
+            json!({"name": c.name, "type": c.odps_type, "comment": c.comment, "label": "",
                    "isNullable": c.nullable})
         })
         .collect();
     let keys: Vec<Value> = table
         .partition_keys
         .iter()
-        .map(|k| json!({"name": k, "type": "string", "comment": "", "label": "", "isNullable": true}))
+        .zip(&table.partition_key_types)
+        .map(|(k, t)| json!({"name": k, "type": t, "comment": "", "label": "", "isNullable": true}))
         .collect();
     let size = size(table, None);
     let mut schema = json!({
@@ -356,7 +357,7 @@ fn schema_json(table: &TableDef, extended: bool) -> Value {
         "createTime": CREATED,
         "lastDDLTime": CREATED,
         "lastModifiedTime": CREATED,
-        "lifecycle": -1,
+        "lifecycle": table.lifecycle,
         "size": size,
         "recordNum": table.total_rows(),
         "isVirtualView": false,

@@ -1,5 +1,5 @@
 //! A loopback emulator of MaxCompute (ODPS): the meta API (tables and partitions, XML; SQL
-//! instances just far enough to `ALTER TABLE … ADD PARTITION`) and the Table Tunnel's
+//! instances just far enough to `CREATE TABLE` and `ALTER TABLE … ADD PARTITION`) and the Table Tunnel's
 //! downloads and uploads (sessions in JSON, data as record streams or CRC-framed Arrow),
 //! written from the protocol spec (`shared/protocols/maxcompute-tunnel.md`) alone,
 //! independently of arrowport's own client, so that it catches the client's mistakes. Real
@@ -22,6 +22,7 @@ mod arrow_frame;
 mod auth;
 mod body;
 mod compress;
+mod ddl;
 mod faults;
 mod instances;
 mod meta;
@@ -35,7 +36,7 @@ use std::fmt;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, RwLock};
 
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
@@ -275,7 +276,8 @@ impl MaxComputeEmulator {
 /// State shared by both listeners and the emulator handle.
 pub(crate) struct Shared {
     config: MaxComputeConfig,
-    tables: Vec<Arc<TableDef>>,
+    /// The fixtures, then tables made by `CREATE TABLE`, sorted by name.
+    tables: RwLock<Vec<Arc<TableDef>>>,
     faults: Faults,
     log: Mutex<Vec<RecordedRequest>>,
     sessions: Sessions,
@@ -314,7 +316,7 @@ impl Shared {
                 secret: config.secret_access_key.clone(),
                 region: config.region.clone(),
             },
-            tables: tables::fixtures(&config),
+            tables: RwLock::new(tables::fixtures(&config)),
             faults: Faults::default(),
             log: Mutex::default(),
             sessions: Sessions::default(),
@@ -341,15 +343,40 @@ impl Shared {
         format!("20230119123456emu{:015x}", self.next_id())
     }
 
-    fn table(&self, name: &str) -> Option<&Arc<TableDef>> {
+    fn table(&self, name: &str) -> Option<Arc<TableDef>> {
         self.tables
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
             .iter()
             .find(|t| t.name.eq_ignore_ascii_case(name))
+            .cloned()
     }
 
-    fn table_or_panic(&self, name: &str) -> &Arc<TableDef> {
+    /// Every table, sorted by name.
+    fn all_tables(&self) -> Vec<Arc<TableDef>> {
+        self.tables
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Adds a created table; `false` (and nothing added) if one of that name exists.
+    fn add_table(&self, table: TableDef) -> bool {
+        let mut tables = self.tables.write().unwrap_or_else(PoisonError::into_inner);
+        if tables
+            .iter()
+            .any(|t| t.name.eq_ignore_ascii_case(&table.name))
+        {
+            return false;
+        }
+        tables.push(Arc::new(table));
+        tables.sort_by(|a, b| a.name.cmp(&b.name));
+        true
+    }
+
+    fn table_or_panic(&self, name: &str) -> Arc<TableDef> {
         self.table(name).unwrap_or_else(|| {
-            let names: Vec<_> = self.tables.iter().map(|t| t.name).collect();
+            let names: Vec<_> = self.all_tables().iter().map(|t| t.name.clone()).collect();
             panic!(
                 "the emulator has no table `{name}`; it has {}",
                 names.join(", ")

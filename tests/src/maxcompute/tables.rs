@@ -50,13 +50,33 @@ enum Convert {
 /// One column as the meta API and the tunnel describe it.
 #[derive(Debug, Clone)]
 pub(crate) struct ColumnDef {
-    pub(crate) name: &'static str,
+    pub(crate) name: String,
     /// The MaxCompute DDL type, as both services spell it.
-    pub(crate) odps_type: &'static str,
+    pub(crate) odps_type: String,
     pub(crate) nullable: bool,
+    pub(crate) comment: String,
     /// Index of the datagen column in its profile.
     source: usize,
     convert: Convert,
+}
+
+impl ColumnDef {
+    /// A column of a created table (never generated: such a table has no generated rows).
+    pub(crate) fn created(
+        name: String,
+        odps_type: String,
+        nullable: bool,
+        comment: String,
+    ) -> Self {
+        ColumnDef {
+            name,
+            odps_type,
+            nullable,
+            comment,
+            source: 0,
+            convert: Convert::AsIs,
+        }
+    }
 }
 
 /// One partition of a partitioned table.
@@ -71,7 +91,7 @@ pub(crate) struct PartitionDef {
 
 impl PartitionDef {
     /// `pt=a,dt=20230118`, the tunnel's unquoted spelling.
-    pub(crate) fn spec(&self, keys: &[&str]) -> String {
+    pub(crate) fn spec(&self, keys: &[String]) -> String {
         keys.iter()
             .zip(&self.values)
             .map(|(k, v)| format!("{k}={v}"))
@@ -83,11 +103,15 @@ impl PartitionDef {
 /// A fixture table.
 #[derive(Debug)]
 pub(crate) struct TableDef {
-    pub(crate) name: &'static str,
-    pub(crate) comment: &'static str,
+    pub(crate) name: String,
+    pub(crate) comment: String,
+    /// Days until an untouched table is reclaimed; -1 for never.
+    pub(crate) lifecycle: i64,
     pub(crate) columns: Vec<ColumnDef>,
-    /// Partition key names; every key is a `string`.
-    pub(crate) partition_keys: Vec<&'static str>,
+    /// Partition key names.
+    pub(crate) partition_keys: Vec<String>,
+    /// Their MaxCompute types (`string` for every fixture's).
+    pub(crate) partition_key_types: Vec<String>,
     /// The fixture's (ascending values), then any created since, in creation order: an
     /// index is a partition's identity ([`Section`]).
     partitions: RwLock<Vec<PartitionDef>>,
@@ -148,9 +172,10 @@ impl TableDef {
         let columns: Vec<ColumnDef> = columns
             .iter()
             .map(|&(name, odps_type, source, convert)| ColumnDef {
-                name,
-                odps_type,
+                name: name.into(),
+                odps_type: odps_type.into(),
                 nullable: name != "id",
+                comment: String::new(),
                 source: profile_schema
                     .index_of(source)
                     .expect("fixture columns name datagen columns"),
@@ -159,10 +184,12 @@ impl TableDef {
             .collect();
         let schema = fixture_schema(&columns);
         TableDef {
-            name,
-            comment,
+            name: name.into(),
+            comment: comment.into(),
+            lifecycle: -1,
             columns,
             partition_keys: Vec::new(),
+            partition_key_types: Vec::new(),
             partitions: RwLock::default(),
             written: Mutex::default(),
             chunks: Mutex::default(),
@@ -187,9 +214,10 @@ impl TableDef {
         table.columns = columns
             .iter()
             .map(|&(name, odps_type, nullable)| ColumnDef {
-                name,
-                odps_type,
+                name: name.into(),
+                odps_type: odps_type.into(),
                 nullable,
+                comment: String::new(),
                 // Never generated: the table has no generated rows.
                 source: 0,
                 convert: Convert::AsIs,
@@ -199,13 +227,39 @@ impl TableDef {
         table
     }
 
+    /// A table made by `CREATE TABLE`: empty, holding only what upload sessions commit.
+    /// `Err` names a type the tunnel could not serve in the Arrow layout PyODPS reads.
+    pub(crate) fn created(
+        name: &str,
+        comment: &str,
+        lifecycle: i64,
+        columns: Vec<ColumnDef>,
+        partition_keys: Vec<(String, String)>,
+    ) -> Result<Self, String> {
+        if let Some(c) = columns.iter().find(|c| arrow_type(&c.odps_type).is_none()) {
+            return Err(format!(
+                "the emulator cannot store type `{}` of column `{}`",
+                c.odps_type, c.name
+            ));
+        }
+        let mut table = TableDef::new("", "", Profile::Narrow, 0, &[]);
+        table.name = name.into();
+        table.comment = comment.into();
+        table.lifecycle = lifecycle;
+        table.schema = fixture_schema(&columns);
+        table.columns = columns;
+        (table.partition_keys, table.partition_key_types) = partition_keys.into_iter().unzip();
+        Ok(table)
+    }
+
     fn with_rows(mut self, rows: u64) -> Self {
         self.rows = rows;
         self
     }
 
     fn partitioned(mut self, keys: &[&'static str], partitions: &[(&[&'static str], u64)]) -> Self {
-        self.partition_keys = keys.to_vec();
+        self.partition_keys = keys.iter().map(|k| k.to_string()).collect();
+        self.partition_key_types = vec!["string".into(); keys.len()];
         let mut first_row = 0;
         let list = self.partitions.get_mut().unwrap_or_else(|e| e.into_inner());
         for &(values, rows) in partitions {
@@ -545,9 +599,9 @@ fn fixture_schema(columns: &[ColumnDef]) -> SchemaRef {
         columns
             .iter()
             .map(|c| {
-                let data_type =
-                    arrow_type(c.odps_type).expect("fixture types are ones PyODPS maps");
-                Field::new(c.name, data_type, c.nullable)
+                let data_type = arrow_type(&c.odps_type)
+                    .expect("fixture and created types are ones PyODPS maps");
+                Field::new(&c.name, data_type, c.nullable)
             })
             .collect::<Vec<_>>(),
     ))
@@ -721,7 +775,7 @@ pub(crate) fn fixtures(config: &MaxComputeConfig) -> Vec<Arc<TableDef>> {
         narrow_sink,
         vectors,
     ];
-    tables.sort_by_key(|t| t.name);
+    tables.sort_by(|a, b| a.name.cmp(&b.name));
     tables.into_iter().map(Arc::new).collect()
 }
 

@@ -151,7 +151,7 @@ fn answer(shared: &Shared, parts: &Parts, body: &bytes::Bytes) -> Answer {
             format!("project `{project}` does not exist"),
         ));
     }
-    let Some(table) = shared.table(name) else {
+    let Some(ref table) = shared.table(name) else {
         return Err(Failure(
             404,
             "NoSuchTable",
@@ -444,7 +444,8 @@ pub(crate) fn schema_json(table: &TableDef) -> Value {
     let keys: Vec<Value> = table
         .partition_keys
         .iter()
-        .map(|k| json!({"name": k, "type": "string", "comment": "", "nullable": true}))
+        .zip(&table.partition_key_types)
+        .map(|(k, t)| json!({"name": k, "type": t, "comment": "", "nullable": true}))
         .collect();
     json!({"columns": columns, "partitionKeys": keys})
 }

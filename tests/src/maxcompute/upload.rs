@@ -10,13 +10,15 @@
 //! that does not decode, fails a CRC, or breaks the table's types), 400 `InvalidArgument` (an
 //! unknown `Content-Encoding`), 409 `StatusConflict` (expired or already committed session).
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
-use std::io::{Cursor, Read};
+use std::io::Read;
 use std::sync::Arc;
 
 use arrow::array::{AsArray, RecordBatch};
+use arrow::buffer::Buffer;
 use arrow::datatypes::{DataType, Decimal128Type};
-use arrow::ipc::reader::StreamReader;
+use arrow::ipc::reader::StreamDecoder;
 use arrow::ipc::writer::StreamWriter;
 use bytes::Bytes;
 use hyper::Response;
@@ -31,6 +33,9 @@ type Query = BTreeMap<String, String>;
 
 /// Block ids the tunnel accepts.
 const MAX_BLOCK_ID: u64 = 19_999;
+
+/// The Arrow IPC end-of-stream marker: a continuation and a zero length.
+const END_OF_STREAM: [u8; 8] = [0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0];
 
 /// A failed request: HTTP status, tunnel error code and message.
 pub(crate) struct Failure(pub(crate) u16, pub(crate) &'static str, pub(crate) String);
@@ -377,7 +382,8 @@ fn section_of(table: &TableDef, values: &[String]) -> Option<usize> {
     table.find_partition(&spec).ok().flatten()
 }
 
-fn decompress(body: &[u8], encoding: Option<&str>) -> Result<Vec<u8>, Failure> {
+/// The block's raw bytes: the body itself when it is not compressed.
+fn decompress<'a>(body: &'a Bytes, encoding: Option<&str>) -> Result<Cow<'a, [u8]>, Failure> {
     let corrupt = |e: std::io::Error| {
         Failure(
             400,
@@ -387,15 +393,15 @@ fn decompress(body: &[u8], encoding: Option<&str>) -> Result<Vec<u8>, Failure> {
     };
     let mut out = Vec::new();
     match encoding.map(str::to_ascii_lowercase).as_deref() {
-        None | Some("identity") => return Ok(body.to_vec()),
-        Some("deflate") => flate2::read::ZlibDecoder::new(body)
+        None | Some("identity") => return Ok(Cow::Borrowed(body)),
+        Some("deflate") => flate2::read::ZlibDecoder::new(&body[..])
             .read_to_end(&mut out)
             .map_err(corrupt)?,
-        Some("zstd") => zstd::stream::read::Decoder::new(body)
+        Some("zstd") => zstd::stream::read::Decoder::new(&body[..])
             .map_err(corrupt)?
             .read_to_end(&mut out)
             .map_err(corrupt)?,
-        Some("x-lz4-frame" | "x-odps-lz4-frame") => lz4_flex::frame::FrameDecoder::new(body)
+        Some("x-lz4-frame" | "x-odps-lz4-frame") => lz4_flex::frame::FrameDecoder::new(&body[..])
             .read_to_end(&mut out)
             .map_err(corrupt)?,
         Some(other) => {
@@ -406,12 +412,13 @@ fn decompress(body: &[u8], encoding: Option<&str>) -> Result<Vec<u8>, Failure> {
             ));
         }
     };
-    Ok(out)
+    Ok(Cow::Owned(out))
 }
 
 /// An Arrow block: `u32be(CHUNK)`, frames of CHUNK bytes each followed by its CRC32C, then the
 /// rest followed by the CRC32C of the whole payload; the payload is IPC record batch messages
-/// in the table's data columns (the server knows the schema).
+/// in the table's data columns (the server knows the schema). The payload is copied once,
+/// behind the schema message, and the batches decoded from that buffer without copying again.
 fn decode_arrow(table: &TableDef, framed: &[u8]) -> Result<Vec<RecordBatch>, Failure> {
     let corrupt = |m: String| Failure(400, "CorruptedDataStream", m);
     if framed.len() < 8 {
@@ -423,29 +430,6 @@ fn decode_arrow(table: &TableDef, framed: &[u8]) -> Result<Vec<RecordBatch>, Fai
     if chunk == 0 {
         return Err(corrupt("chunk size 0".into()));
     }
-    let mut payload = Vec::with_capacity(framed.len());
-    let mut rest = &framed[4..];
-    while rest.len() >= chunk + 4 {
-        let (data, tail) = rest.split_at(chunk);
-        let crc = u32::from_be_bytes(tail[..4].try_into().expect("4 bytes"));
-        if crc32c::crc32c(data) != crc {
-            return Err(corrupt(format!(
-                "chunk CRC mismatch after {} bytes",
-                payload.len()
-            )));
-        }
-        payload.extend_from_slice(data);
-        rest = &tail[4..];
-    }
-    // The last frame: fewer than CHUNK bytes, then the CRC of everything.
-    if rest.len() < 4 || rest.len() > chunk + 4 {
-        return Err(corrupt("the Arrow block's last frame is malformed".into()));
-    }
-    let (data, crc) = rest.split_at(rest.len() - 4);
-    payload.extend_from_slice(data);
-    if crc32c::crc32c(&payload) != u32::from_be_bytes(crc.try_into().expect("4 bytes")) {
-        return Err(corrupt("the Arrow block's final CRC does not match".into()));
-    }
     let schema = table.schema();
     let mut stream = StreamWriter::try_new(Vec::new(), &schema)
         .map_err(|e| Failure(500, "InternalServerError", e.to_string()))?
@@ -453,13 +437,51 @@ fn decode_arrow(table: &TableDef, framed: &[u8]) -> Result<Vec<RecordBatch>, Fai
         .map_err(|e| Failure(500, "InternalServerError", e.to_string()))?;
     // `into_inner` finished the writer with an end marker after the schema: drop it.
     stream.truncate(stream.len() - 8);
-    stream.extend_from_slice(&payload);
-    let reader = StreamReader::try_new(Cursor::new(stream), None)
+    let payload_at = stream.len();
+    stream.reserve(framed.len());
+    let mut rest = &framed[4..];
+    while rest.len() >= chunk + 4 {
+        let (data, tail) = rest.split_at(chunk);
+        let crc = u32::from_be_bytes(tail[..4].try_into().expect("4 bytes"));
+        if crc32c::crc32c(data) != crc {
+            return Err(corrupt(format!(
+                "chunk CRC mismatch after {} bytes",
+                stream.len() - payload_at
+            )));
+        }
+        stream.extend_from_slice(data);
+        rest = &tail[4..];
+    }
+    // The last frame: fewer than CHUNK bytes, then the CRC of everything.
+    if rest.len() < 4 || rest.len() > chunk + 4 {
+        return Err(corrupt("the Arrow block's last frame is malformed".into()));
+    }
+    let (data, crc) = rest.split_at(rest.len() - 4);
+    stream.extend_from_slice(data);
+    if crc32c::crc32c(&stream[payload_at..]) != u32::from_be_bytes(crc.try_into().expect("4 bytes"))
+    {
+        return Err(corrupt("the Arrow block's final CRC does not match".into()));
+    }
+    // An end marker, unless the writer sent one (PyODPS does not): the decoder then reaches
+    // the end of the stream even after a message without a body (the schema of an empty block).
+    if !stream.ends_with(&END_OF_STREAM) {
+        stream.extend_from_slice(&END_OF_STREAM);
+    }
+    let mut buffer = Buffer::from_vec(stream);
+    let mut decoder = StreamDecoder::new();
+    let mut batches = Vec::new();
+    while !buffer.is_empty() {
+        if let Some(batch) = decoder
+            .decode(&mut buffer)
+            .map_err(|e| corrupt(format!("bad Arrow record batch: {e}")))?
+        {
+            batches.push(batch);
+        }
+    }
+    decoder
+        .finish()
         .map_err(|e| corrupt(format!("not an Arrow stream: {e}")))?;
-    let batches = reader
-        .map(|b| b.map_err(|e| corrupt(format!("bad Arrow record batch: {e}"))))
-        .collect::<Result<Vec<_>, _>>()?;
-    // The IPC reader checks layouts and nullability, not decimal precision.
+    // The IPC decoder checks layouts and nullability, not decimal precision.
     for batch in &batches {
         for (column, field) in batch.columns().iter().zip(schema.fields()) {
             if let DataType::Decimal128(precision, _) = field.data_type() {
