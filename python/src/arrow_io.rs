@@ -7,8 +7,7 @@ use std::sync::Mutex;
 use arrowport_core::arrow::array::{RecordBatch, RecordBatchIterator, RecordBatchReader};
 use arrowport_core::arrow::datatypes::SchemaRef;
 use arrowport_core::arrow::ffi_stream::{FFI_ArrowArrayStream, RecordBatchStreamReader};
-use arrowport_core::arrow::pyarrow::FromPyArrow;
-use pyo3::exceptions::PyTypeError;
+use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyCapsule;
 
@@ -66,5 +65,36 @@ pub fn import_stream(data: &Bound<'_, PyAny>) -> PyResult<RecordBatchStreamReade
             type_name(data)
         )));
     }
-    RecordBatchStreamReader::from_pyarrow_bound(data)
+    let capsule = data
+        .call_method0("__arrow_c_stream__")?
+        .cast_into::<PyCapsule>()
+        .map_err(|_| PyTypeError::new_err("`__arrow_c_stream__` did not return a capsule"))?;
+    let stream = capsule.pointer_checked(Some(c"arrow_array_stream"))?;
+    // SAFETY: a capsule named `arrow_array_stream` holds an `ArrowArrayStream` (the PyCapsule
+    // interface's contract); `from_raw` moves it out and marks the capsule's copy released,
+    // so the capsule's destructor does not release it a second time.
+    #[allow(unsafe_code)]
+    let stream = unsafe { FFI_ArrowArrayStream::from_raw(stream.as_ptr().cast()) };
+    RecordBatchStreamReader::try_new(stream).map_err(|e| PyValueError::new_err(e.to_string()))
+}
+
+/// `schema` as a `pyarrow.Schema`, through an empty stream.
+pub fn schema_to_py<'py>(py: Python<'py>, schema: SchemaRef) -> PyResult<Bound<'py, PyAny>> {
+    pyarrow_reader(py, Vec::new(), schema)?.getattr("schema")
+}
+
+/// `batch` as a `pyarrow.RecordBatch`, without a copy.
+pub fn batch_to_py<'py>(py: Python<'py>, batch: RecordBatch) -> PyResult<Bound<'py, PyAny>> {
+    let schema = batch.schema();
+    pyarrow_reader(py, vec![batch], schema)?.call_method0("read_next_batch")
+}
+
+fn pyarrow_reader<'py>(
+    py: Python<'py>,
+    batches: Vec<RecordBatch>,
+    schema: SchemaRef,
+) -> PyResult<Bound<'py, PyAny>> {
+    py.import("pyarrow")?
+        .getattr("RecordBatchReader")?
+        .call_method1("from_stream", (Batches::new(batches, schema),))
 }

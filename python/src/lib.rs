@@ -1,6 +1,6 @@
 //! The `arrowport._arrowport` extension module: arrowport's sources and sinks in-process. The
 //! Python package (`python/arrowport/`) wraps it with docstrings, Dask and Ray readers.
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
 mod arrow_io;
 mod convert;

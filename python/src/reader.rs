@@ -7,7 +7,6 @@ use std::sync::{Arc, Mutex};
 use arrowport_core::arrow::array::{RecordBatch, RecordBatchReader};
 use arrowport_core::arrow::datatypes::SchemaRef;
 use arrowport_core::arrow::error::ArrowError;
-use arrowport_core::arrow::pyarrow::ToPyArrow;
 use arrowport_core::pipeline::{project_schema, read as checked_read, read_split};
 use arrowport_core::registry::build_source;
 use arrowport_core::routing::source_spec;
@@ -17,7 +16,7 @@ use pyo3::exceptions::PyKeyboardInterrupt;
 use pyo3::prelude::*;
 use pyo3::types::{PyCapsule, PyDict};
 
-use crate::arrow_io::{Batches, stream_capsule};
+use crate::arrow_io::{Batches, batch_to_py, schema_to_py, stream_capsule};
 use crate::convert::{assignments, scan};
 use crate::drive::{Session, runtime};
 use crate::errors::to_py;
@@ -206,7 +205,7 @@ impl BatchIter {
 
     fn __next__<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
         let batch = self.pull.lock().unwrap().next_batch(py)?;
-        batch.map(|b| b.to_pyarrow(py)).transpose()
+        batch.map(|b| batch_to_py(py, b)).transpose()
     }
 }
 
@@ -216,7 +215,7 @@ impl Reader {
     #[getter]
     fn schema<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let session = self.session(py);
-        self.schema_ref(py, &session)?.to_pyarrow(py)
+        schema_to_py(py, self.schema_ref(py, &session)?)
     }
 
     #[getter]
@@ -330,5 +329,5 @@ pub fn schema<'py>(
     let source = build(url, options)?;
     let session = Session::new(None, None);
     let schema = session.drive(py, source.schema(session.cx()))?;
-    schema.to_pyarrow(py)
+    schema_to_py(py, schema)
 }

@@ -7,7 +7,6 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use arrowport_core::arrow::datatypes::SchemaRef;
-use arrowport_core::arrow::pyarrow::ToPyArrow;
 use arrowport_core::plan::{decode_schema, encode_schema, plan_document};
 use arrowport_core::registry::build_source;
 use arrowport_core::routing::{public_options, source_spec};
@@ -16,6 +15,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
 use serde::{Deserialize, Serialize};
 
+use crate::arrow_io::schema_to_py;
 use crate::convert::{assignments, scan};
 use crate::drive::Session;
 use crate::errors::{config, to_py};
@@ -87,12 +87,18 @@ impl Split {
 
     #[getter]
     fn schema<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        self.schema.to_pyarrow(py)
+        schema_to_py(py, self.schema.clone())
     }
 
-    /// A reader of this split alone.
+    /// A reader of this split alone. `progress` as for `arrowport.read()`.
     #[pyo3(signature = (progress=None))]
-    fn read(&self, progress: Option<Py<PyAny>>) -> PyResult<Reader> {
+    fn read(&self, py: Python<'_>, progress: Option<Bound<'_, PyAny>>) -> PyResult<Reader> {
+        // The package decides what None, True and False mean (tqdm when on a terminal).
+        let progress = py
+            .import("arrowport")?
+            .getattr("_progress")?
+            .call1((progress,))?;
+        let progress = (!progress.is_none()).then(|| progress.unbind());
         let what = What::Split {
             split: Box::new(self.state.split.clone()),
             schema: self.schema.clone(),
