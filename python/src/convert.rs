@@ -46,7 +46,7 @@ fn option_text(key: &str, value: &Bound<'_, PyAny>) -> PyResult<String> {
     }
     if value.is_instance_of::<PyDict>() {
         let json = value.py().import("json")?.call_method1("dumps", (value,))?;
-        return Ok(json.extract()?);
+        return json.extract();
     }
     Err(errors::config(format!(
         "option `{key}`: expected a string, number, boolean, list or dict, got {}",

@@ -131,7 +131,10 @@ impl Session {
             });
             if let Err(interrupted) = self.deliver(py) {
                 self.cx.cancellation().cancel();
-                let _ = done.map_or_else(|| py.detach(|| runtime().block_on(&mut work)), |d| d);
+                if done.is_none() {
+                    // Ends at once, now that it is cancelled.
+                    let _ = py.detach(|| runtime().block_on(&mut work));
+                }
                 return Err(interrupted);
             }
             if let Some(out) = done {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use arrowport_core::journal::{Header, Journal, Recovery};
 use arrowport_core::pipeline::{Planned, export_planned};
 use arrowport_core::plan::{PlanDocument, plan_document};
-use arrowport_core::registry::{SinkTarget, build_source};
+use arrowport_core::registry::build_source;
 use arrowport_core::{Context, Error, ErrorKind, ExportSource, Result, SourceSpec, Summary};
 
 use super::Output;
