@@ -1,6 +1,5 @@
 """Every bad input of the issue: a clear exception of the right class, and nothing written."""
 
-import os
 import pickle
 import subprocess
 import sys
@@ -9,7 +8,7 @@ import pyarrow as pa
 import pytest
 
 import arrowport
-from arrowport import ConfigError, PermissionError as ArrowportPermissionError
+from arrowport import ConfigError
 
 
 def listing(path):

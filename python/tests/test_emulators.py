@@ -3,8 +3,6 @@ in-process and compared with what the CLI exports from them; `write` into MaxCom
 back by PyODPS."""
 
 import datetime
-import os
-import time
 
 import pandas as pd
 import polars as pl
