@@ -109,6 +109,46 @@ pub async fn export(
     Ok(finish(write, &counter, started, cx))
 }
 
+/// The scan's batches as [`export`] would hand them to a sink, for front ends that consume
+/// them in-process (the Python module): projection and limit applied where the source did not
+/// push them down, every batch checked against the announced schema, and a broken row-count
+/// promise an error at the end. Nothing runs until the stream is polled.
+pub async fn read(
+    source: &dyn ExportSource,
+    scan: &Scan,
+    cx: &Context,
+) -> Result<SendableRecordBatchStream> {
+    cx.emit(ProgressEvent::phase("schema"));
+    let full = source.schema(cx).await?;
+    let schema = project_schema(&full, scan.columns.as_deref())?;
+    cx.check_cancelled()?;
+    cx.emit(ProgressEvent::phase("export"));
+    let stream = source.open(scan, cx).await?;
+    let projection = match (&scan.columns, source.capabilities().projection) {
+        (Some(cols), false) => Some(column_indices(&full, cols)?),
+        _ => None,
+    };
+    let counter = Arc::new(AtomicU64::new(0));
+    Ok(
+        Checker::new(schema, scan.limit, Expect::Promised, cx, counter)
+            .with_projection(projection)
+            .stream(stream),
+    )
+}
+
+/// One split of a plan, read through its token and checked like [`read`]'s batches: against
+/// `schema` (the plan's), and against the split's row count when the plan knows it.
+pub async fn read_split(
+    source: &dyn ExportSource,
+    split: &Split,
+    schema: SchemaRef,
+    cx: &Context,
+) -> Result<SendableRecordBatchStream> {
+    let stream = source.open_split(&split.token, cx).await?;
+    let counter = Arc::new(AtomicU64::new(0));
+    Ok(Checker::new(schema, None, Expect::Rows(split.rows), cx, counter).stream(stream))
+}
+
 /// A planned export: the plan, which of its splits to read, and the journal when the export
 /// is resumable.
 #[derive(Debug)]
@@ -348,6 +388,62 @@ fn finish(write: WriteSummary, counter: &AtomicU64, started: Instant, cx: &Conte
         elapsed_ms: summary.elapsed.as_millis() as u64,
     });
     summary
+}
+
+impl Summary {
+    /// One line for people: what went where, how big, how fast.
+    pub fn describe(&self, target: &crate::SinkTarget) -> String {
+        let secs = self.elapsed.as_secs_f64();
+        let rate = if secs > 0.0 {
+            self.rows as f64 / secs
+        } else {
+            0.0
+        };
+        let files = match self.write.files.len() {
+            0 | 1 => String::new(),
+            n => format!(" in {n} files"),
+        };
+        let early = if self.write.stopped_early {
+            " (the reader closed the pipe early)"
+        } else {
+            ""
+        };
+        format!(
+            "exported {} rows{files} ({}) to {target} in {secs:.2}s ({} rows/s){early}",
+            group_thousands(self.rows),
+            human_bytes(self.bytes),
+            group_thousands(rate as u64),
+        )
+    }
+}
+
+/// 1234567 → "1,234,567".
+fn group_thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Binary units as people read them: `812 B`, `1.50 KiB`, `3.25 GiB`.
+fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 8] = ["Ki", "Mi", "Gi", "Ti", "Pi", "Ei", "Zi", "Yi"];
+    let mut value = bytes as f64;
+    if value < 1024.0 {
+        return format!("{value:.0} B");
+    }
+    let mut unit = 0;
+    value /= 1024.0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.2} {}B", UNITS[unit])
 }
 
 /// How many rows the source must deliver.
@@ -780,6 +876,51 @@ mod tests {
             "the sink cannot carry it: exit 2"
         );
         assert_eq!(src.opened.load(Ordering::SeqCst), 0);
+    }
+
+    #[test]
+    fn summaries_read_like_the_cli_prints_them() {
+        assert_eq!(group_thousands(0), "0");
+        assert_eq!(group_thousands(999), "999");
+        assert_eq!(group_thousands(1234567), "1,234,567");
+        assert_eq!(human_bytes(812), "812 B");
+        assert_eq!(human_bytes(1536), "1.50 KiB");
+        assert_eq!(human_bytes(3 << 30), "3.00 GiB");
+        let summary = Summary {
+            rows: 1000,
+            batches: 1,
+            bytes: 2048,
+            elapsed: Duration::from_secs(2),
+            write: WriteSummary::new(1000, 2048, Vec::new(), false),
+        };
+        let target = crate::SinkTarget::File("out.parquet".into());
+        assert_eq!(
+            summary.describe(&target),
+            "exported 1,000 rows (2.00 KiB) to out.parquet in 2.00s (500 rows/s)"
+        );
+    }
+
+    #[tokio::test]
+    async fn read_checks_and_limits_like_export() {
+        let src = fixed(vec![batch(0..4), batch(4..8)], Some(8));
+        let scan = Scan::new()
+            .with_columns(Some(vec!["name".into()]))
+            .with_limit(Some(5));
+        let got: Vec<_> = read(&src, &scan, &Context::new())
+            .await
+            .unwrap()
+            .collect()
+            .await;
+        let rows: usize = got.iter().map(|b| b.as_ref().unwrap().num_rows()).sum();
+        assert_eq!(rows, 5);
+        let src = fixed(vec![batch(0..4)], Some(9));
+        let got: Vec<_> = read(&src, &Scan::new(), &Context::new())
+            .await
+            .unwrap()
+            .collect()
+            .await;
+        let err = got.last().unwrap().as_ref().unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::DataIntegrity);
     }
 
     #[tokio::test]

@@ -11,7 +11,9 @@ use base64::engine::general_purpose::STANDARD;
 use serde::{Deserialize, Serialize};
 
 use crate::options::is_secret_key;
-use crate::{Error, OptionMap, Result, Split};
+use crate::pipeline::project_schema;
+use crate::progress::ProgressEvent;
+use crate::{Context, Error, ExportSource, OptionMap, Result, Scan, Split};
 
 /// The document layout this build writes and reads.
 pub const PLAN_VERSION: u32 = 1;
@@ -103,6 +105,35 @@ impl PlanDocument {
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).expect("a plan always serializes")
     }
+}
+
+/// Plans `scan` of `source` (built from `url` and `options`) as a document: the one way
+/// every front end (`arrowport plan`, resumable exports, the Python module) plans.
+pub async fn plan_document(
+    source: &dyn ExportSource,
+    url: &str,
+    options: &OptionMap,
+    scan: &Scan,
+    cx: &Context,
+) -> Result<PlanDocument> {
+    cx.emit(ProgressEvent::phase("planning"));
+    let full = source.schema(cx).await?;
+    let schema = project_schema(&full, scan.columns.as_deref())?;
+    let splits = source.plan(scan, cx).await?;
+    let rows = splits
+        .iter()
+        .map(|s| s.rows)
+        .sum::<Option<u64>>()
+        .or(cx.report().promised_rows());
+    PlanDocument::new(
+        url,
+        options,
+        scan.columns.clone(),
+        scan.limit,
+        &schema,
+        rows,
+        splits,
+    )
 }
 
 /// `schema` as the base64 of an Arrow IPC stream that holds only it, which every Arrow

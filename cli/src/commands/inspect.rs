@@ -3,12 +3,9 @@
 use std::io::Write;
 
 use arrowport_core::arrow::datatypes::{DataType, Field};
-use arrowport_core::pipeline::project_schema;
-use arrowport_core::plan::PlanDocument;
+use arrowport_core::plan::plan_document;
 use arrowport_core::registry::{find_sink, find_source, sink_plugins, source_plugins};
-use arrowport_core::{
-    Context, Error, ExportSource, OptionMap, ProgressEvent, Result, Scan, SourceSpec,
-};
+use arrowport_core::{Context, Error, ExportSource, Result, Scan, SourceSpec};
 
 pub async fn schema(source: Box<dyn ExportSource>, json: bool, cx: Context) -> Result<()> {
     let schema = source.schema(&cx).await?;
@@ -54,34 +51,6 @@ fn field_json(f: &Field) -> serde_json::Value {
         v["children"] = children.into();
     }
     v
-}
-
-/// Plans `scan` of `source` (built from `url` and `options`) as a document.
-pub async fn plan_document(
-    source: &dyn ExportSource,
-    url: &str,
-    options: &OptionMap,
-    scan: &Scan,
-    cx: &Context,
-) -> Result<PlanDocument> {
-    cx.emit(ProgressEvent::phase("planning"));
-    let full = source.schema(cx).await?;
-    let schema = project_schema(&full, scan.columns.as_deref())?;
-    let splits = source.plan(scan, cx).await?;
-    let rows = splits
-        .iter()
-        .map(|s| s.rows)
-        .sum::<Option<u64>>()
-        .or(cx.report().promised_rows());
-    PlanDocument::new(
-        url,
-        options,
-        scan.columns.clone(),
-        scan.limit,
-        &schema,
-        rows,
-        splits,
-    )
 }
 
 pub async fn plan(
