@@ -148,7 +148,8 @@ fn a_client_gone_mid_stream_leaves_no_read_running() {
     }));
     let served = serve(&emu);
     runtime().block_on(async {
-        let info = plan(&served, descriptor(&emu, "narrow", "")).await;
+        // One split of all 20M rows: far more than any buffer holds.
+        let info = plan(&served, descriptor(&emu, "narrow", "&split_rows=20000000")).await;
         let mut reader = client(&served).await;
         let mut stream = reader
             .do_get(info.endpoint[0].ticket.clone().unwrap())
