@@ -2,7 +2,8 @@
 user would otherwise do it, same run, same emulators, same rows.
 
 - MaxCompute, `--rows` narrow rows (id bigint, value double, category string, ts datetime,
-  flag boolean) into a `pyarrow.Table`:
+  flag boolean) into a `pyarrow.Table`, every contender with the same tunnel compression
+  (`--compression`, none by default as in PyODPS):
   `arrowport.read(url, parallel=N).read_all()`, against PyODPS
   `t.open_reader(arrow=True).read_all()`, and against the CLI piped into pyarrow
   (`arrowport export URL - --format arrows | pa.ipc.open_stream(...).read_all()`).
@@ -20,6 +21,7 @@ The module is the release build: `cargo build --release -p arrowport -p arrowpor
 the package's Python files and puts them first on the children's path.
 
 Usage: python bench/python_read.py [--rows 5000000] [--viking-rows 1000000] [--repeat 3]
+       [--compression none|zstd]
 """
 
 import argparse
@@ -58,11 +60,15 @@ report(time.perf_counter() - start, table, table.nbytes)
 PYODPS_MC = REPORT + """
 import json, sys, time
 from odps import ODPS
-emu = json.loads(sys.argv[1])
+emu, compress = json.loads(sys.argv[1]), sys.argv[2] == "zstd"
 o = ODPS(emu["access_id"], emu["secret_access_key"], emu["project"],
          endpoint=emu["endpoint"], tunnel_endpoint=emu["tunnel_endpoint"])
+kwargs = {"compress_option": None}
+if compress:
+    from odps.tunnel import CompressOption
+    kwargs = {"compress_option": CompressOption(compress_algo="zstd")}
 start = time.perf_counter()
-with o.get_table("narrow").open_reader(arrow=True) as reader:
+with o.get_table("narrow").open_reader(arrow=True, **kwargs) as reader:
     table = reader.read_all()
 report(time.perf_counter() - start, table, table.nbytes)
 """
@@ -158,19 +164,20 @@ def maxcompute(args, env, work):
     try:
         emu = json.loads(emulator.stdout.readline())
         url = (f"maxcompute://{emu['project']}/narrow?endpoint={emu['endpoint']}"
-               f"&tunnel_endpoint={emu['tunnel_endpoint']}")
+               f"&tunnel_endpoint={emu['tunnel_endpoint']}&compression={args.compression}")
         env = dict(env, ALIBABA_CLOUD_ACCESS_KEY_ID=emu["access_id"],
                    ALIBABA_CLOUD_ACCESS_KEY_SECRET=emu["secret_access_key"])
         ours, rss_ours = best_of(args.repeat, ARROWPORT_MC, url, args.parallel, env=env)
-        odps, rss_odps = best_of(args.repeat, PYODPS_MC, json.dumps(emu), env=env)
+        odps, rss_odps = best_of(args.repeat, PYODPS_MC, json.dumps(emu), args.compression,
+                                 env=env)
         pipe, rss_pipe = best_of(args.repeat, CLI_PIPE_MC, BIN, url, args.parallel, env=env)
     finally:
         emulator.terminate()
         emulator.wait()
     for r in (odps, pipe):
         assert (r["rows"], r["id_sum"]) == (ours["rows"], ours["id_sum"]) and ours["rows"] == args.rows
-    print(f"MaxCompute -> pyarrow.Table, {args.rows:,} narrow rows, arrowport parallel "
-          f"{args.parallel}, best of {args.repeat}")
+    print(f"MaxCompute -> pyarrow.Table, {args.rows:,} narrow rows, tunnel compression "
+          f"{args.compression}, arrowport parallel {args.parallel}, best of {args.repeat}")
     print(line("arrowport.read", ours, rss_ours, args.rows))
     print(line("PyODPS arrow reader", odps, rss_odps, args.rows))
     print(line("CLI | pyarrow", pipe, rss_pipe, args.rows))
@@ -217,6 +224,9 @@ def main():
     ap.add_argument("--viking-rows", type=int, default=1_000_000)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--parallel", type=int, default=os.cpu_count() or 2)
+    ap.add_argument("--compression", choices=["none", "zstd"], default="none",
+                    help="MaxCompute tunnel compression for every contender (PyODPS's default "
+                         "is none; loopback has no use for it)")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="arrowport-bench-"))
     try:

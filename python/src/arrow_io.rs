@@ -80,21 +80,22 @@ pub fn import_stream(data: &Bound<'_, PyAny>) -> PyResult<RecordBatchStreamReade
 
 /// `schema` as a `pyarrow.Schema`, through an empty stream.
 pub fn schema_to_py<'py>(py: Python<'py>, schema: SchemaRef) -> PyResult<Bound<'py, PyAny>> {
-    pyarrow_reader(py, Vec::new(), schema)?.getattr("schema")
+    pyarrow_reader(py, Batches::new(Vec::new(), schema))?.getattr("schema")
+}
+
+/// `batches` as one `pyarrow.Table`, without a copy.
+pub fn table_to_py(py: Python<'_>, batches: Batches) -> PyResult<Bound<'_, PyAny>> {
+    pyarrow_reader(py, batches)?.call_method0("read_all")
 }
 
 /// `batch` as a `pyarrow.RecordBatch`, without a copy.
 pub fn batch_to_py<'py>(py: Python<'py>, batch: RecordBatch) -> PyResult<Bound<'py, PyAny>> {
     let schema = batch.schema();
-    pyarrow_reader(py, vec![batch], schema)?.call_method0("read_next_batch")
+    pyarrow_reader(py, Batches::new(vec![batch], schema))?.call_method0("read_next_batch")
 }
 
-fn pyarrow_reader<'py>(
-    py: Python<'py>,
-    batches: Vec<RecordBatch>,
-    schema: SchemaRef,
-) -> PyResult<Bound<'py, PyAny>> {
+fn pyarrow_reader(py: Python<'_>, batches: Batches) -> PyResult<Bound<'_, PyAny>> {
     py.import("pyarrow")?
         .getattr("RecordBatchReader")?
-        .call_method1("from_stream", (Batches::new(batches, schema),))
+        .call_method1("from_stream", (batches,))
 }

@@ -257,10 +257,12 @@ impl Reader {
         })
     }
 
-    /// Every batch in one `pyarrow.Table`, without a copy.
+    /// Every batch in one `pyarrow.Table`, without a copy. Read through the C stream
+    /// (`pyarrow.table()` would first import pandas to rule out a DataFrame: a quarter of a
+    /// second).
     fn read_all<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let batches = Bound::new(py, self.collect(py)?)?;
-        py.import("pyarrow")?.call_method1("table", (batches,))
+        let batches = self.collect(py)?;
+        crate::arrow_io::table_to_py(py, batches)
     }
 
     /// A `pyarrow.RecordBatchReader` that reads the source as it is iterated.

@@ -3,6 +3,8 @@ against the CLI's Parquet output of the same source."""
 
 import gc
 import os
+import subprocess
+import sys
 
 import duckdb
 import polars as pl
@@ -117,3 +119,16 @@ def test_help_lists_every_plugins_options():
     for plugin, option in [("datagen", "rows"), ("maxcompute", "tunnel_endpoint"),
                            ("vikingdb", "tos_path"), ("parquet", "compression")]:
         assert f"{plugin}:" in doc and option in doc, (plugin, option)
+
+
+def test_reading_into_pyarrow_or_polars_imports_no_pandas():
+    # `pyarrow.table()` imports pandas to rule out a DataFrame; a reader of a table into
+    # pyarrow or polars should not pay that quarter of a second.
+    script = (
+        "import sys, arrowport, polars\n"
+        "r = arrowport.read('datagen://?rows=1000&profile=narrow')\n"
+        "assert r.read_all().num_rows == 1000 and len(r.to_polars()) == 1000\n"
+        "print('pandas' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False", out.stderr
