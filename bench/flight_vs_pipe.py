@@ -9,12 +9,16 @@ load it into one pyarrow Table in a fresh Python process:
   IPC stream from stdin;
 - PyODPS: `open_reader(arrow=True).read_all()`, as its docs read a table into Arrow.
 
+Every contender reads the tunnel with the same compression (`--compression`, none by default
+as in PyODPS).
+
 Every contender must hold the same rows (count and sums). Printed: seconds, rows/s and peak
 RSS of each client, the server's peak RSS and CPU seconds per GB of Arrow data it served, the
 ratios. Then the plan's cost as splits grow: `GetFlightInfo` latency and the FlightInfo's
 size for 10, 1,000 and 100,000 splits.
 
 Usage: python bench/flight_vs_pipe.py [--rows 5000000] [--repeat 3] [--endpoints 2]
+       [--compression none|zstd]
 """
 
 import argparse
@@ -62,10 +66,14 @@ PYODPS_WAY = """
 import json, sys
 import pyarrow.compute as pc
 from odps import ODPS
-emu = json.loads(sys.argv[1])
+emu, compress = json.loads(sys.argv[1]), sys.argv[2] == "zstd"
 o = ODPS(emu["access_id"], emu["secret_access_key"], emu["project"],
          endpoint=emu["endpoint"], tunnel_endpoint=emu["tunnel_endpoint"])
-with o.get_table("narrow").open_reader(arrow=True) as reader:
+kwargs = {"compress_option": None}
+if compress:
+    from odps.tunnel import CompressOption
+    kwargs = {"compress_option": CompressOption(compress_algo="zstd")}
+with o.get_table("narrow").open_reader(arrow=True, **kwargs) as reader:
     table = reader.read_all()
 print(table.num_rows, pc.sum(table["id"]).as_py(), table.nbytes)
 """
@@ -101,6 +109,9 @@ def main():
     ap.add_argument("--rows", type=int, default=5_000_000)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--endpoints", type=int, default=2)
+    ap.add_argument("--compression", choices=["none", "zstd"], default="none",
+                    help="MaxCompute tunnel compression for every contender (PyODPS's default "
+                         "is none; loopback has no use for it)")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="arrowport-bench-"))
     emulator = subprocess.Popen(
@@ -131,7 +142,8 @@ def main():
 
 
 def run(args, emu, env, address, server_pid):
-    base = f"maxcompute://{emu['project']}/narrow?endpoint={emu['endpoint']}&tunnel_endpoint={emu['tunnel_endpoint']}"
+    base = (f"maxcompute://{emu['project']}/narrow?endpoint={emu['endpoint']}"
+            f"&tunnel_endpoint={emu['tunnel_endpoint']}&compression={args.compression}")
     split_rows = -(-args.rows // args.endpoints)
     url = f"{base}&split_rows={split_rows}"
 
@@ -145,12 +157,15 @@ def run(args, emu, env, address, server_pid):
     pipe = (f"{BIN} export '{url}' - --format arrows -q --parallel {args.endpoints} "
             f"| {sys.executable} -c '{PIPE_READER}'")
     t_pipe, rss_pipe, out_pipe = best(args.repeat, pipe, env=env, shell=True)
-    t_odps, rss_odps, out_odps = best(args.repeat, [sys.executable, "-c", PYODPS_WAY, json.dumps(emu)])
+    t_odps, rss_odps, out_odps = best(
+        args.repeat, [sys.executable, "-c", PYODPS_WAY, json.dumps(emu), args.compression]
+    )
     assert out_flight[:2] == out_pipe[:2] == out_odps[:2], (out_flight, out_pipe, out_odps)
     assert int(out_flight[0]) == args.rows
 
     print(f"MaxCompute narrow table -> pyarrow Table, {args.rows:,} rows "
-          f"({int(out_flight[2]) / 2**20:.0f} MiB of Arrow), best of {args.repeat}")
+          f"({int(out_flight[2]) / 2**20:.0f} MiB of Arrow), tunnel compression "
+          f"{args.compression}, best of {args.repeat}")
     for name, t, rss in [
         (f"Flight, {args.endpoints} endpoints", t_flight, rss_flight),
         ("export | pipe", t_pipe, rss_pipe),

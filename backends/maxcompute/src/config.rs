@@ -45,7 +45,8 @@ pub struct Config {
     pub download_id: Option<String>,
     /// Tunnel quota group (`quotaName`).
     pub quota_name: Option<String>,
-    /// Rows per tunnel request; by default sized from the schema to about 8 MiB.
+    /// Rows per split of a plan, and at most per tunnel request; by default one request of
+    /// about 8 MiB (sized from the schema). A bigger split is read in several requests.
     pub split_rows: Option<u64>,
     /// Timezone recorded on `datetime`/`timestamp` columns (values are never shifted).
     pub timezone: String,

@@ -1,6 +1,8 @@
-//! Reading one row range of a download session: one tunnel request per range, decoded as it is
-//! verified (record CRCs or Arrow chunk CRCs), resumed after the last delivered row when the
-//! connection breaks, and assembled into batches of the announced schema.
+//! Reading one row range of a download session: tunnel requests of at most
+//! [`SessionRead::request_rows`] rows each (a big split is several, the next fetched while the
+//! one before is consumed), each decoded as it is verified (record CRCs or Arrow chunk CRCs),
+//! resumed after the last delivered row when the connection breaks, and assembled into batches
+//! of the announced schema.
 
 use std::collections::VecDeque;
 use std::io::{self, BufRead, Read};
@@ -13,6 +15,7 @@ use arrowport_core::http::reqwest;
 use arrowport_core::http::transport_error;
 use arrowport_core::progress::ProgressEvent;
 use arrowport_core::retry::sleep_or_cancel;
+use arrowport_core::stream::ordered_parallel;
 use arrowport_core::{Context, Error, ErrorKind, Result};
 use bytes::{Buf, Bytes};
 use futures::stream::{self, BoxStream, StreamExt};
@@ -45,6 +48,9 @@ pub struct SessionRead {
     pub assembly: Vec<OutputColumn>,
     pub batch_size: usize,
     pub mapping: TypeMapping,
+    /// Rows per tunnel request: a whole body is held until it is decoded, so this bounds the
+    /// memory of a range read however big the range.
+    pub request_rows: u64,
 }
 
 /// One column of the output batches.
@@ -102,8 +108,32 @@ impl SessionRead {
     }
 }
 
+/// Requests of a range read in flight at once: the next body arrives while the batches of
+/// the one before are consumed.
+const READ_AHEAD: usize = 2;
+
 /// Rows `start..start + count` of a session, in order, each exactly once.
 pub fn read_range(
+    session: Arc<SessionRead>,
+    start: u64,
+    count: u64,
+    cx: Context,
+) -> BoxStream<'static, Result<RecordBatch>> {
+    let step = session.request_rows.max(1);
+    if count <= step {
+        return read_request(session, start, count, cx);
+    }
+    let requests: Vec<(u64, u64)> = (start..start + count)
+        .step_by(step as usize)
+        .map(|s| (s, step.min(start + count - s)))
+        .collect();
+    ordered_parallel(requests, READ_AHEAD, 1, move |(s, n)| {
+        read_request(session.clone(), s, n, cx.clone())
+    })
+}
+
+/// Rows `start..start + count` of a session in one request (more after a broken connection).
+fn read_request(
     session: Arc<SessionRead>,
     start: u64,
     count: u64,

@@ -280,7 +280,7 @@ impl ExportSource for MaxComputeSource {
             };
             let mut parts = Vec::new();
             let mut remaining = limit.unwrap_or(u64::MAX);
-            let step = projection.split_rows(&config);
+            let step = projection.request_rows(&config);
             for (i, opened) in sessions.into_iter().enumerate() {
                 record_session(&cx, i, &opened);
                 let rows = opened.info.record_count.min(remaining);
@@ -376,12 +376,19 @@ impl Projection {
         })
     }
 
-    /// Rows per tunnel request: `split_rows`, or about [`TARGET_REQUEST_BYTES`] of body.
+    /// Rows per split of a plan: `split_rows`, or one request's worth.
     fn split_rows(&self, config: &Config) -> u64 {
-        config.split_rows.unwrap_or_else(|| {
-            let width = estimated_row_width(&self.output) as u64;
-            (TARGET_REQUEST_BYTES / width.max(1)).clamp(4096, 1 << 20)
-        })
+        config
+            .split_rows
+            .unwrap_or_else(|| self.request_rows(config))
+    }
+
+    /// Rows per tunnel request: about [`TARGET_REQUEST_BYTES`] of body, or fewer when
+    /// `split_rows` is smaller. A bigger split is read in several requests.
+    fn request_rows(&self, config: &Config) -> u64 {
+        let width = estimated_row_width(&self.output) as u64;
+        let sized = (TARGET_REQUEST_BYTES / width.max(1)).clamp(4096, 1 << 20);
+        config.split_rows.map_or(sized, |rows| rows.min(sized))
     }
 
     fn session_read(
@@ -447,6 +454,7 @@ impl Projection {
             assembly,
             batch_size,
             mapping: conn.mapping.clone(),
+            request_rows: self.request_rows(config),
         })
     }
 }

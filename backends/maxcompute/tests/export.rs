@@ -663,3 +663,45 @@ async fn an_unknown_project_is_not_found() {
     assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
     assert!(err.to_string().contains("NoSuchProject"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_split_bigger_than_a_request_is_read_in_request_sized_pieces() {
+    // One split of the whole table: a Flight endpoint or a Python task reading a big split
+    // must not hold the split's whole body in memory.
+    let rows: u64 = 400_000;
+    let emu = MaxComputeEmulator::start(MaxComputeConfig {
+        narrow_rows: rows,
+        ..MaxComputeConfig::default()
+    })
+    .await
+    .unwrap();
+    let (cx, _) = context();
+    let src = source(&emu, "narrow", &[("split_rows", &rows.to_string())]);
+    let splits = src.plan(&Scan::new(), &cx).await.unwrap();
+    assert_eq!(splits.len(), 1);
+    let mut batches = Vec::new();
+    let mut stream = src.open_split(&splits[0].token, &cx).await.unwrap();
+    while let Some(batch) = futures::StreamExt::next(&mut stream).await {
+        batches.push(batch.unwrap());
+    }
+    let got = concat_batches(&batches[0].schema(), &batches).unwrap();
+    assert_same_values(&got, &expected(&emu, "narrow", None));
+    let ranges: Vec<(u64, u64)> = data_requests(&emu)
+        .iter()
+        .map(|r| {
+            let range = r.param("rowrange").unwrap();
+            let (start, count) = range.trim_matches(['(', ')']).split_once(',').unwrap();
+            (start.parse().unwrap(), count.parse().unwrap())
+        })
+        .collect();
+    assert!(ranges.len() >= 3, "{ranges:?}");
+    let mut sorted = ranges.clone();
+    sorted.sort();
+    let mut next = 0;
+    for (start, count) in sorted {
+        assert_eq!(start, next, "{ranges:?}");
+        assert!(count < rows / 2, "{ranges:?}");
+        next += count;
+    }
+    assert_eq!(next, rows);
+}
