@@ -27,19 +27,22 @@ pub type SendableRecordBatchStream = Pin<Box<dyn RecordBatchStream + Send>>;
 const COALESCED_BYTES: usize = 4 << 20;
 
 /// Merges the small batches of `input` into batches of about [`COALESCED_BYTES`] (by
-/// [`crate::scan::estimated_row_width`]), cutting bigger ones to that size too. The rows
-/// and their order are untouched; only where batches are cut changes. Front ends that hand
-/// batches over one by one (a Flight stream, a Python reader) use it, since some sources
-/// deliver batches of a few hundred rows.
+/// [`crate::scan::estimated_row_width`]), cutting bigger ones to that size too; a batch of
+/// at least a sixteenth of that size that arrives with nothing buffered is passed on as it
+/// is (copying it would cost more than its handing-over). The rows and their order are
+/// untouched; only where batches are cut changes. Front ends that hand batches over one by
+/// one (a Flight stream, a Python reader) use it, since some sources deliver batches of a
+/// few hundred rows.
 pub fn coalesce(input: SendableRecordBatchStream) -> SendableRecordBatchStream {
     let schema = input.schema();
     let width = crate::scan::estimated_row_width(&schema).max(1);
     let rows = (COALESCED_BYTES / width).clamp(1024, 1 << 20);
+    let as_is = (rows / 16, rows);
     let coalescer = arrow::compute::BatchCoalescer::new(schema.clone(), rows);
     // `None` once the input ended and every row was given, or after an error.
     let stream = futures::stream::unfold(
         (input, Some(coalescer), false),
-        |(mut input, coalescer, mut ended)| async move {
+        move |(mut input, coalescer, mut ended)| async move {
             let mut coalescer = coalescer?;
             loop {
                 if let Some(batch) = coalescer.next_completed_batch() {
@@ -49,6 +52,12 @@ pub fn coalesce(input: SendableRecordBatchStream) -> SendableRecordBatchStream {
                     return None;
                 }
                 let pushed = match input.next().await {
+                    Some(Ok(batch))
+                        if coalescer.get_buffered_rows() == 0
+                            && (as_is.0..=as_is.1).contains(&batch.num_rows()) =>
+                    {
+                        return Some((Ok(batch), (input, Some(coalescer), ended)));
+                    }
                     Some(Ok(batch)) => coalescer.push_batch(batch),
                     Some(Err(e)) => return Some((Err(e), (input, None, true))),
                     None => {
@@ -256,6 +265,27 @@ mod tests {
                 .await;
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].as_ref().unwrap_err().kind(), ErrorKind::Io);
+    }
+
+    #[tokio::test]
+    async fn coalesce_passes_on_big_enough_batches_without_copying_them() {
+        // The target is 524,288 Int64 rows; from 32,768 rows on, a batch is big enough.
+        let (big, small) = (rows(0..100_000), rows(100_000..100_010));
+        let input = vec![Ok(big.clone()), Ok(small), Ok(rows(100_010..200_010))];
+        let out: Vec<RecordBatch> = coalesce(RecordBatchStreamAdapter::sendable(
+            big.schema(),
+            futures::stream::iter(input),
+        ))
+        .map(|b| b.unwrap())
+        .collect()
+        .await;
+        let sizes: Vec<usize> = out.iter().map(|b| b.num_rows()).collect();
+        // The first passes as it is; the one after the small one is merged with it.
+        assert_eq!(sizes, [100_000, 100_010]);
+        assert_eq!(
+            out[0].column(0).to_data().buffers()[0].as_ptr(),
+            big.column(0).to_data().buffers()[0].as_ptr()
+        );
     }
 
     fn values(batches: Vec<Result<RecordBatch>>) -> Vec<i64> {

@@ -10,6 +10,7 @@ use arrowport_core::arrow::error::ArrowError;
 use arrowport_core::pipeline::{project_schema, read as checked_read, read_split};
 use arrowport_core::registry::build_source;
 use arrowport_core::routing::source_spec;
+use arrowport_core::stream::coalesce;
 use arrowport_core::{ExportSource, Result, Scan, SendableRecordBatchStream, Split};
 use futures::StreamExt;
 use pyo3::exceptions::PyKeyboardInterrupt;
@@ -108,14 +109,17 @@ struct Opener {
 }
 
 impl Opener {
+    /// The batches, small ones merged (each batch handed to Python has a fixed cost, and a
+    /// table of many thousand chunks is slow to use).
     async fn open(&self) -> Result<SendableRecordBatchStream> {
         let cx = self.session.cx();
-        match &self.what {
-            What::Scan(scan) => checked_read(self.source.as_ref(), scan, cx).await,
+        let stream = match &self.what {
+            What::Scan(scan) => checked_read(self.source.as_ref(), scan, cx).await?,
             What::Split { split, schema } => {
-                read_split(self.source.as_ref(), split, schema.clone(), cx).await
+                read_split(self.source.as_ref(), split, schema.clone(), cx).await?
             }
-        }
+        };
+        Ok(coalesce(stream))
     }
 }
 

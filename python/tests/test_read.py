@@ -132,3 +132,15 @@ def test_reading_into_pyarrow_or_polars_imports_no_pandas():
     )
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False", out.stderr
+
+
+def test_small_source_batches_reach_python_merged():
+    # 100-row batches: handed over one by one, 50,000 rows would be 500 chunks of a table.
+    url = "datagen://?rows=50000&profile=narrow&batch_size=100"
+    table = arrowport.read(url).read_all()
+    assert table.num_rows == 50_000
+    # Merged to about 4 MiB a batch: a few chunks.
+    assert table["id"].num_chunks <= 2
+    assert table["id"].to_pylist() == list(range(50_000))
+    sizes = [b.num_rows for b in arrowport.read(url)]
+    assert sum(sizes) == 50_000 and len(sizes) <= 2
