@@ -27,9 +27,9 @@ pub type SendableRecordBatchStream = Pin<Box<dyn RecordBatchStream + Send>>;
 const COALESCED_BYTES: usize = 4 << 20;
 
 /// Merges the small batches of `input` into batches of about [`COALESCED_BYTES`] (by
-/// [`crate::scan::estimated_row_width`]), cutting bigger ones to that size too; a batch of
-/// at least a sixteenth of that size that arrives with nothing buffered is passed on as it
-/// is (copying it would cost more than its handing-over). The rows and their order are
+/// [`crate::scan::estimated_row_width`]), cutting bigger ones to that size too. A batch of
+/// at least a sixteenth of that size is passed on as it is, after whatever was buffered
+/// before it: copying it would cost more than handing it over. The rows and their order are
 /// untouched; only where batches are cut changes. Front ends that hand batches over one by
 /// one (a Flight stream, a Python reader) use it, since some sources deliver batches of a
 /// few hundred rows.
@@ -37,41 +37,55 @@ pub fn coalesce(input: SendableRecordBatchStream) -> SendableRecordBatchStream {
     let schema = input.schema();
     let width = crate::scan::estimated_row_width(&schema).max(1);
     let rows = (COALESCED_BYTES / width).clamp(1024, 1 << 20);
-    let as_is = (rows / 16, rows);
-    let coalescer = arrow::compute::BatchCoalescer::new(schema.clone(), rows);
+    let state = Coalescing {
+        input,
+        coalescer: arrow::compute::BatchCoalescer::new(schema.clone(), rows),
+        as_is: (rows / 16, rows),
+        passing: None,
+        ended: false,
+    };
     // `None` once the input ended and every row was given, or after an error.
-    let stream = futures::stream::unfold(
-        (input, Some(coalescer), false),
-        move |(mut input, coalescer, mut ended)| async move {
-            let mut coalescer = coalescer?;
-            loop {
-                if let Some(batch) = coalescer.next_completed_batch() {
-                    return Some((Ok(batch), (input, Some(coalescer), ended)));
-                }
-                if ended {
-                    return None;
-                }
-                let pushed = match input.next().await {
-                    Some(Ok(batch))
-                        if coalescer.get_buffered_rows() == 0
-                            && (as_is.0..=as_is.1).contains(&batch.num_rows()) =>
-                    {
-                        return Some((Ok(batch), (input, Some(coalescer), ended)));
-                    }
-                    Some(Ok(batch)) => coalescer.push_batch(batch),
-                    Some(Err(e)) => return Some((Err(e), (input, None, true))),
-                    None => {
-                        ended = true;
-                        coalescer.finish_buffered_batch()
-                    }
-                };
-                if let Err(e) = pushed {
-                    return Some((Err(e.into()), (input, None, true)));
-                }
+    let stream = futures::stream::unfold(Some(state), |state| async move {
+        let mut st = state?;
+        loop {
+            if let Some(batch) = st.coalescer.next_completed_batch() {
+                return Some((Ok(batch), Some(st)));
             }
-        },
-    );
+            if let Some(batch) = st.passing.take() {
+                return Some((Ok(batch), Some(st)));
+            }
+            if st.ended {
+                return None;
+            }
+            let pushed = match st.input.next().await {
+                Some(Ok(batch)) if (st.as_is.0..=st.as_is.1).contains(&batch.num_rows()) => {
+                    st.passing = Some(batch);
+                    st.coalescer.finish_buffered_batch()
+                }
+                Some(Ok(batch)) => st.coalescer.push_batch(batch),
+                Some(Err(e)) => return Some((Err(e), None)),
+                None => {
+                    st.ended = true;
+                    st.coalescer.finish_buffered_batch()
+                }
+            };
+            if let Err(e) = pushed {
+                return Some((Err(e.into()), None));
+            }
+        }
+    });
     RecordBatchStreamAdapter::sendable(schema, stream)
+}
+
+/// The state of [`coalesce`].
+struct Coalescing {
+    input: SendableRecordBatchStream,
+    coalescer: arrow::compute::BatchCoalescer,
+    /// Batch sizes (rows) passed on uncopied.
+    as_is: (usize, usize),
+    /// A batch passed on as it is, once the rows buffered before it are given.
+    passing: Option<RecordBatch>,
+    ended: bool,
 }
 
 /// Pairs any stream of batches with its schema.
@@ -270,8 +284,12 @@ mod tests {
     #[tokio::test]
     async fn coalesce_passes_on_big_enough_batches_without_copying_them() {
         // The target is 524,288 Int64 rows; from 32,768 rows on, a batch is big enough.
-        let (big, small) = (rows(0..100_000), rows(100_000..100_010));
-        let input = vec![Ok(big.clone()), Ok(small), Ok(rows(100_010..200_010))];
+        let (big, small, next) = (
+            rows(0..100_000),
+            rows(100_000..100_010),
+            rows(100_010..200_010),
+        );
+        let input = vec![Ok(big.clone()), Ok(small), Ok(next.clone())];
         let out: Vec<RecordBatch> = coalesce(RecordBatchStreamAdapter::sendable(
             big.schema(),
             futures::stream::iter(input),
@@ -280,12 +298,11 @@ mod tests {
         .collect()
         .await;
         let sizes: Vec<usize> = out.iter().map(|b| b.num_rows()).collect();
-        // The first passes as it is; the one after the small one is merged with it.
-        assert_eq!(sizes, [100_000, 100_010]);
-        assert_eq!(
-            out[0].column(0).to_data().buffers()[0].as_ptr(),
-            big.column(0).to_data().buffers()[0].as_ptr()
-        );
+        // The big ones pass as they are, the small one between them on its own.
+        assert_eq!(sizes, [100_000, 10, 100_000]);
+        let data = |b: &RecordBatch| b.column(0).to_data().buffers()[0].as_ptr();
+        assert_eq!(data(&out[0]), data(&big));
+        assert_eq!(data(&out[2]), data(&next));
     }
 
     fn values(batches: Vec<Result<RecordBatch>>) -> Vec<i64> {
