@@ -27,20 +27,24 @@ pub type SendableRecordBatchStream = Pin<Box<dyn RecordBatchStream + Send>>;
 const COALESCED_BYTES: usize = 4 << 20;
 
 /// Merges the small batches of `input` into batches of about [`COALESCED_BYTES`] (by
-/// [`crate::scan::estimated_row_width`]), cutting bigger ones to that size too. A batch of
-/// at least a sixteenth of that size is passed on as it is, after whatever was buffered
-/// before it: copying it would cost more than handing it over. The rows and their order are
+/// [`crate::scan::estimated_row_width`]), cutting bigger ones to that size too. With
+/// `keep_from`, a batch of at least that many bytes (and at most the target) is passed on as
+/// it is, after whatever was buffered before it, for consumers to whom a batch costs little
+/// (Python in the same process) so that a copy costs more. The rows and their order are
 /// untouched; only where batches are cut changes. Front ends that hand batches over one by
 /// one (a Flight stream, a Python reader) use it, since some sources deliver batches of a
 /// few hundred rows.
-pub fn coalesce(input: SendableRecordBatchStream) -> SendableRecordBatchStream {
+pub fn coalesce(
+    input: SendableRecordBatchStream,
+    keep_from: Option<usize>,
+) -> SendableRecordBatchStream {
     let schema = input.schema();
     let width = crate::scan::estimated_row_width(&schema).max(1);
     let rows = (COALESCED_BYTES / width).clamp(1024, 1 << 20);
     let state = Coalescing {
         input,
         coalescer: arrow::compute::BatchCoalescer::new(schema.clone(), rows),
-        as_is: (rows / 16, rows),
+        as_is: keep_from.map(|bytes| ((bytes / width).max(1), rows)),
         passing: None,
         ended: false,
     };
@@ -58,7 +62,7 @@ pub fn coalesce(input: SendableRecordBatchStream) -> SendableRecordBatchStream {
                 return None;
             }
             let pushed = match st.input.next().await {
-                Some(Ok(batch)) if (st.as_is.0..=st.as_is.1).contains(&batch.num_rows()) => {
+                Some(Ok(batch)) if st.keeps(&batch) => {
                     st.passing = Some(batch);
                     st.coalescer.finish_buffered_batch()
                 }
@@ -82,10 +86,17 @@ struct Coalescing {
     input: SendableRecordBatchStream,
     coalescer: arrow::compute::BatchCoalescer,
     /// Batch sizes (rows) passed on uncopied.
-    as_is: (usize, usize),
+    as_is: Option<(usize, usize)>,
     /// A batch passed on as it is, once the rows buffered before it are given.
     passing: Option<RecordBatch>,
     ended: bool,
+}
+
+impl Coalescing {
+    fn keeps(&self, batch: &RecordBatch) -> bool {
+        self.as_is
+            .is_some_and(|(least, most)| (least..=most).contains(&batch.num_rows()))
+    }
 }
 
 /// Pairs any stream of batches with its schema.
@@ -248,10 +259,10 @@ mod tests {
             .map(|i| Ok(rows(i * 3..i * 3 + 3)))
             .chain([Ok(rows(900..2_000_900)), Ok(rows(2_000_900..2_000_910))])
             .collect();
-        let out: Vec<RecordBatch> = coalesce(RecordBatchStreamAdapter::sendable(
-            schema.clone(),
-            futures::stream::iter(input),
-        ))
+        let out: Vec<RecordBatch> = coalesce(
+            RecordBatchStreamAdapter::sendable(schema.clone(), futures::stream::iter(input)),
+            None,
+        )
         .map(|b| b.unwrap())
         .collect()
         .await;
@@ -274,7 +285,7 @@ mod tests {
         let failing =
             futures::stream::iter([Ok(rows(0..3)), Err(Error::new(ErrorKind::Io, "gone"))]);
         let out: Vec<Result<RecordBatch>> =
-            coalesce(RecordBatchStreamAdapter::sendable(schema, failing))
+            coalesce(RecordBatchStreamAdapter::sendable(schema, failing), None)
                 .collect()
                 .await;
         assert_eq!(out.len(), 1);
@@ -283,17 +294,17 @@ mod tests {
 
     #[tokio::test]
     async fn coalesce_passes_on_big_enough_batches_without_copying_them() {
-        // The target is 524,288 Int64 rows; from 32,768 rows on, a batch is big enough.
+        // The target is 524,288 Int64 rows; from 32,768 rows (256 KiB) on, a batch is kept.
         let (big, small, next) = (
             rows(0..100_000),
             rows(100_000..100_010),
             rows(100_010..200_010),
         );
         let input = vec![Ok(big.clone()), Ok(small), Ok(next.clone())];
-        let out: Vec<RecordBatch> = coalesce(RecordBatchStreamAdapter::sendable(
-            big.schema(),
-            futures::stream::iter(input),
-        ))
+        let out: Vec<RecordBatch> = coalesce(
+            RecordBatchStreamAdapter::sendable(big.schema(), futures::stream::iter(input)),
+            Some(256 << 10),
+        )
         .map(|b| b.unwrap())
         .collect()
         .await;

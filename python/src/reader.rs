@@ -101,6 +101,9 @@ impl Reader {
     }
 }
 
+/// Batches this big reach Python uncopied: handing one over costs microseconds.
+const KEEP_BYTES: usize = 256 << 10;
+
 /// Opens the stream of a reader, in the runtime.
 struct Opener {
     source: Arc<dyn ExportSource>,
@@ -109,8 +112,8 @@ struct Opener {
 }
 
 impl Opener {
-    /// The batches, small ones merged (each batch handed to Python has a fixed cost, and a
-    /// table of many thousand chunks is slow to use).
+    /// The batches, small ones merged: a table of many thousand chunks is slow to use.
+    /// Batches of [`KEEP_BYTES`] or more are handed over as they are.
     async fn open(&self) -> Result<SendableRecordBatchStream> {
         let cx = self.session.cx();
         let stream = match &self.what {
@@ -119,7 +122,7 @@ impl Opener {
                 read_split(self.source.as_ref(), split, schema.clone(), cx).await?
             }
         };
-        Ok(coalesce(stream))
+        Ok(coalesce(stream, Some(KEEP_BYTES)))
     }
 }
 
