@@ -24,7 +24,7 @@ use arrow::ipc::writer::StreamWriter;
 use arrowport_core::{Error, ErrorKind, Result};
 
 use crate::compress::io_to_error;
-use crate::crc32c::{append, crc32c};
+use crate::crc32c::{Concat, append, crc32c};
 
 /// Chunk size written by PyODPS and Java.
 pub const DEFAULT_CHUNK_SIZE: u32 = 65_536;
@@ -55,6 +55,8 @@ fn frame_error(msg: String) -> io::Error {
 pub struct FramedReader<R> {
     inner: R,
     chunk: usize,
+    /// Joins the CRCs of whole chunks into [`Self::whole`].
+    concat: Concat,
     /// CRC of every payload byte verified so far.
     whole: u32,
     frames: u64,
@@ -75,6 +77,7 @@ impl<R: BufRead> FramedReader<R> {
         FramedReader {
             inner,
             chunk: 0,
+            concat: Concat::new(0),
             whole: 0,
             frames: 0,
             payload_len: 0,
@@ -111,6 +114,7 @@ impl<R: BufRead> FramedReader<R> {
             )));
         }
         self.chunk = chunk as usize;
+        self.concat = Concat::new(self.chunk);
         self.state = FrameState::Body;
         Ok(())
     }
@@ -145,8 +149,6 @@ impl<R: BufRead> FramedReader<R> {
         let data_len = got - 4;
         let data = &frame[..data_len];
         let wire = u32::from_be_bytes(frame[data_len..got].try_into().expect("4 bytes"));
-        // With CRC instructions a second pass is cheaper than combining chunk CRCs.
-        self.whole = append(self.whole, data);
         if full {
             let crc = crc32c(data);
             if crc != wire {
@@ -155,8 +157,9 @@ impl<R: BufRead> FramedReader<R> {
                     self.frames
                 )));
             }
+            self.whole = self.concat.join(self.whole, crc);
         } else {
-            let crc = self.whole;
+            let crc = append(self.whole, data);
             if crc != wire {
                 return Err(frame_error(format!(
                     "Arrow tunnel final CRC-32C mismatch: frame says {wire:#010x}, payload gives {crc:#010x}"
@@ -221,22 +224,81 @@ pub fn unframe(body: &[u8]) -> Result<Vec<u8>> {
     Ok(out)
 }
 
+/// Frames a payload as it is written: each chunk's CRC follows it at once, while its bytes
+/// are still in cache, and the whole payload's CRC is joined from the chunks', so every byte
+/// is copied and checksummed once. Writes into a caller's buffer, which a pool can recycle.
+#[derive(Debug)]
+pub struct FrameWriter {
+    out: Vec<u8>,
+    chunk: usize,
+    concat: Concat,
+    /// Payload bytes of the chunk being filled.
+    open: usize,
+    /// CRC of the payload of every closed chunk.
+    whole: u32,
+    payload_len: usize,
+}
+
+impl FrameWriter {
+    /// Framing into `out` (cleared first) with chunks of `chunk` bytes.
+    pub fn new(mut out: Vec<u8>, chunk: u32) -> Self {
+        assert!(chunk > 0, "chunk size must be positive");
+        out.clear();
+        out.extend_from_slice(&chunk.to_be_bytes());
+        FrameWriter {
+            out,
+            chunk: chunk as usize,
+            concat: Concat::new(chunk as usize),
+            open: 0,
+            whole: 0,
+            payload_len: 0,
+        }
+    }
+
+    /// Payload bytes written so far.
+    pub fn payload_len(&self) -> usize {
+        self.payload_len
+    }
+
+    /// The framed body: the open chunk ends with the CRC of the whole payload.
+    pub fn finish(mut self) -> Vec<u8> {
+        let tail = &self.out[self.out.len() - self.open..];
+        let whole = append(self.whole, tail);
+        self.out.extend_from_slice(&whole.to_be_bytes());
+        self.out
+    }
+}
+
+impl io::Write for FrameWriter {
+    fn write(&mut self, mut buf: &[u8]) -> io::Result<usize> {
+        let written = buf.len();
+        while !buf.is_empty() {
+            let take = buf.len().min(self.chunk - self.open);
+            self.out.extend_from_slice(&buf[..take]);
+            self.open += take;
+            buf = &buf[take..];
+            if self.open == self.chunk {
+                let crc = crc32c(&self.out[self.out.len() - self.chunk..]);
+                self.out.extend_from_slice(&crc.to_be_bytes());
+                self.whole = self.concat.join(self.whole, crc);
+                self.open = 0;
+            }
+        }
+        self.payload_len += written;
+        Ok(written)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
 /// Frames `payload` with chunks of `chunk` bytes.
 pub fn frame(payload: &[u8], chunk: u32) -> Vec<u8> {
-    assert!(chunk > 0, "chunk size must be positive");
-    let chunk_len = chunk as usize;
-    let mut out = Vec::with_capacity(payload.len() + 8 + 4 * (payload.len() / chunk_len));
-    out.extend_from_slice(&chunk.to_be_bytes());
-    let mut rest = payload;
-    while rest.len() >= chunk_len {
-        let (data, tail) = rest.split_at(chunk_len);
-        out.extend_from_slice(data);
-        out.extend_from_slice(&crc32c(data).to_be_bytes());
-        rest = tail;
-    }
-    out.extend_from_slice(rest);
-    out.extend_from_slice(&crc32c(payload).to_be_bytes());
-    out
+    let capacity = payload.len() + 8 + 4 * (payload.len() / chunk.max(1) as usize);
+    let mut writer = FrameWriter::new(Vec::with_capacity(capacity), chunk);
+    io::Write::write_all(&mut writer, payload).expect("writing to memory");
+    writer.finish()
 }
 
 fn map_io(e: io::Error) -> Error {
@@ -598,6 +660,35 @@ mod fuzz {
         fn framing_round_trips(payload in vec(any::<u8>(), 0..600), chunk in 1u32..300) {
             let body = frame(&payload, chunk);
             prop_assert_eq!(unframe(&body).unwrap(), payload);
+        }
+
+        /// However the payload is cut into writes, the body is the one a plain two-pass
+        /// framing gives.
+        #[test]
+        fn frames_written_in_pieces_are_the_plain_framing(
+            payload in vec(any::<u8>(), 0..600),
+            chunk in 1u32..300,
+            cuts in vec(0usize..600, 0..6),
+        ) {
+            let mut plain = chunk.to_be_bytes().to_vec();
+            let mut chunks = payload.chunks_exact(chunk as usize);
+            for data in &mut chunks {
+                plain.extend_from_slice(data);
+                plain.extend_from_slice(&crc32c(data).to_be_bytes());
+            }
+            plain.extend_from_slice(chunks.remainder());
+            plain.extend_from_slice(&crc32c(&payload).to_be_bytes());
+
+            let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(payload.len())).collect();
+            cuts.sort_unstable();
+            let mut writer = FrameWriter::new(vec![7; 3], chunk);
+            let mut from = 0;
+            for to in cuts.into_iter().chain([payload.len()]) {
+                io::Write::write_all(&mut writer, &payload[from..to]).unwrap();
+                from = to;
+            }
+            prop_assert_eq!(writer.payload_len(), payload.len());
+            prop_assert_eq!(writer.finish(), plain);
         }
 
         #[test]

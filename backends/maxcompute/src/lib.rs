@@ -12,6 +12,7 @@
 #![forbid(unsafe_code)]
 
 pub mod arrow_frame;
+mod block_buffers;
 pub mod catalog;
 pub mod client;
 pub mod compress;

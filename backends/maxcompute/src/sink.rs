@@ -112,6 +112,7 @@ impl Sink for MaxComputeSink {
             create_partition: config.create_partition || config.create_table,
             block_bytes: config.block_bytes as usize,
             parallelism: cx.parallelism().max(1),
+            buffers: Default::default(),
         };
         cx.emit(ProgressEvent::phase("uploading"));
         let mut writer = Writer {

@@ -13,7 +13,8 @@ use bytes::Bytes;
 use tokio::task::JoinSet;
 
 use crate::NAME;
-use crate::arrow_frame::{DEFAULT_CHUNK_SIZE, frame};
+use crate::arrow_frame::{DEFAULT_CHUNK_SIZE, FrameWriter};
+use crate::block_buffers::BlockBuffers;
 use crate::client::{BlockRequest, Client, UploadTarget};
 use crate::compress::Compression;
 use crate::config::Format;
@@ -35,12 +36,12 @@ struct ArrowBlock {
     tracker: DictionaryTracker,
     options: IpcWriteOptions,
     context: IpcWriteContext,
-    /// IPC record batch messages, unframed (no schema message, no end marker: the block is
-    /// exactly what PyODPS writes).
-    payload: Vec<u8>,
+    /// IPC record batch messages, framed as they are written (no schema message, no end
+    /// marker: the block is exactly what PyODPS writes).
+    frames: FrameWriter,
 }
 
-/// Encodes rows of one block.
+/// Encodes rows of one block, into buffers of the pool.
 enum BlockEncoder {
     Arrow(Box<ArrowBlock>),
     Record {
@@ -50,25 +51,25 @@ enum BlockEncoder {
 }
 
 impl BlockEncoder {
-    fn new(format: Format, columns: &[Column]) -> Self {
+    fn new(format: Format, columns: &[Column], buffers: &BlockBuffers) -> Self {
         match format {
             Format::Arrow => BlockEncoder::Arrow(Box::new(ArrowBlock {
                 generator: IpcDataGenerator::default(),
                 tracker: DictionaryTracker::new(false),
                 options: IpcWriteOptions::default(),
                 context: IpcWriteContext::default(),
-                payload: Vec::new(),
+                frames: FrameWriter::new(buffers.take(), DEFAULT_CHUNK_SIZE),
             })),
             Format::Record => BlockEncoder::Record {
                 encoder: RecordEncoder::new(columns),
-                stream: Vec::new(),
+                stream: buffers.take(),
             },
         }
     }
 
     fn len(&self) -> usize {
         match self {
-            BlockEncoder::Arrow(a) => a.payload.len(),
+            BlockEncoder::Arrow(a) => a.frames.payload_len(),
             BlockEncoder::Record { stream, .. } => stream.len(),
         }
     }
@@ -83,7 +84,7 @@ impl BlockEncoder {
                     .generator
                     .encode(batch, &mut a.tracker, &a.options, &mut a.context)
                     .map_err(err)?;
-                write_message(&mut a.payload, message, &a.options).map_err(err)?;
+                write_message(&mut a.frames, message, &a.options).map_err(err)?;
                 Ok(())
             }
             BlockEncoder::Record { encoder, stream } => encoder.encode_batch(stream, batch),
@@ -91,17 +92,16 @@ impl BlockEncoder {
     }
 
     /// The finished block body (framed, or with the record stream's footer); the encoder
-    /// starts over.
-    fn take(&mut self) -> Vec<u8> {
+    /// starts over in the next buffer of the pool.
+    fn take(&mut self, buffers: &BlockBuffers) -> Vec<u8> {
         match self {
             BlockEncoder::Arrow(a) => {
-                let body = frame(&a.payload, DEFAULT_CHUNK_SIZE);
-                a.payload.clear();
-                body
+                let next = FrameWriter::new(buffers.take(), DEFAULT_CHUNK_SIZE);
+                std::mem::replace(&mut a.frames, next).finish()
             }
             BlockEncoder::Record { encoder, stream } => {
                 encoder.finish(stream);
-                std::mem::take(stream)
+                std::mem::replace(stream, buffers.take())
             }
         }
     }
@@ -120,6 +120,7 @@ pub struct UploadSettings {
     pub block_bytes: usize,
     /// Block uploads in flight, across sessions.
     pub parallelism: usize,
+    pub buffers: BlockBuffers,
 }
 
 /// One upload session (the table's, or one partition's) and the block being filled.
@@ -173,7 +174,7 @@ impl SessionWriter {
         SessionWriter {
             partition,
             id,
-            encoder: BlockEncoder::new(settings.format, columns),
+            encoder: BlockEncoder::new(settings.format, columns, &settings.buffers),
             rows_in_block: 0,
             next_block: *blocks.start(),
             last_block: *blocks.end(),
@@ -189,12 +190,13 @@ impl SessionWriter {
     /// A block of no rows with id `block_id`: a shared session's claim, or the replacement of
     /// a block an earlier run left.
     pub fn empty_block(&self, settings: &UploadSettings, block_id: u32) -> Result<Block> {
-        let raw = BlockEncoder::new(settings.format, &[]).take();
+        let none = BlockBuffers::default();
+        let raw = BlockEncoder::new(settings.format, &[], &none).take(&none);
         Ok(Block {
             upload_id: self.id.clone(),
             partition: self.partition.clone(),
             block_id,
-            body: Bytes::from(compress(settings, raw)?),
+            body: compress(settings, raw)?,
         })
     }
 
@@ -240,13 +242,12 @@ impl SessionWriter {
                 ),
             ));
         }
-        let raw = self.encoder.take();
-        let body = compress(settings, raw)?;
+        let raw = self.encoder.take(&settings.buffers);
         let block = Block {
             upload_id: self.id.clone(),
             partition: self.partition.clone(),
             block_id: self.next_block,
-            body: Bytes::from(body),
+            body: compress(settings, raw)?,
         };
         self.sealed.insert(self.next_block);
         self.next_block += 1;
@@ -292,10 +293,16 @@ fn block_limit(sealed: usize, block_bytes: usize) -> usize {
         .min(block_bytes)
 }
 
-fn compress(settings: &UploadSettings, raw: Vec<u8>) -> Result<Vec<u8>> {
+/// The body of a block, its encoded bytes compressed as configured; the encoded buffer goes
+/// back to the pool once uploaded (or at once, if compressing made another).
+fn compress(settings: &UploadSettings, raw: Vec<u8>) -> Result<Bytes> {
     match settings.compression {
-        Compression::None => Ok(raw),
-        c => c.compress(&raw),
+        Compression::None => Ok(settings.buffers.bytes(raw)),
+        c => {
+            let body = c.compress(&raw);
+            settings.buffers.give(raw);
+            body.map(Bytes::from)
+        }
     }
 }
 
@@ -425,11 +432,15 @@ mod tests {
             .unwrap()
         };
         for format in [Format::Arrow, Format::Record] {
-            let mut encoder = BlockEncoder::new(format, &columns);
-            for round in 0..2 {
+            // Each round's block is given back, so the later rounds encode into a used buffer.
+            let buffers = BlockBuffers::default();
+            let mut encoder = BlockEncoder::new(format, &columns, &buffers);
+            let mut last = Bytes::new();
+            for round in 0..3 {
+                drop(last);
                 encoder.write(&batch(round * 1000)).unwrap();
                 encoder.write(&batch(round * 1000 + 100)).unwrap();
-                let body = encoder.take();
+                let body = buffers.bytes(encoder.take(&buffers));
                 assert_eq!(encoder.len(), 0);
                 let decoded: Vec<RecordBatch> = match format {
                     Format::Arrow => ArrowFrameReader::new(&body[..], schema.clone(), body.len())
@@ -450,6 +461,7 @@ mod tests {
                 )
                 .unwrap();
                 assert_eq!(all, want, "{format:?} round {round}");
+                last = body;
             }
         }
     }
