@@ -1,11 +1,17 @@
 //! Parquet objects read through ranged GETs: the footer first, then one GET per row group
 //! (in file order, so the cursor checksums every byte), decoding only the projected columns.
 //! Memory holds one row group's compressed bytes and one decoded batch per object.
+//!
+//! Vectors are stored as Parquet lists. Decoded as lists, every value's levels build offsets
+//! that are then checked and dropped for a fixed-size list: most of the decoding time of a
+//! vector collection. So they are decoded straight into fixed-size lists of the collection's
+//! dimension; should a row group hold a vector of another length, it is decoded again from
+//! the row reached, as lists, and [`conform`] names the row.
 
 use std::sync::Arc;
 
 use arrow::array::RecordBatch;
-use arrow::datatypes::SchemaRef;
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrowport_core::{Context, Error, ErrorKind, Result};
 use bytes::Bytes;
 use parquet::arrow::ProjectionMask;
@@ -28,7 +34,7 @@ pub(crate) struct ParquetObject {
     cursor: Option<ObjectCursor>,
     layout: Layout,
     next_group: usize,
-    reader: Option<ParquetRecordBatchReader>,
+    reader: Option<GroupReader>,
     target: SchemaRef,
     batch_size: usize,
     rows: u64,
@@ -67,8 +73,8 @@ impl ParquetObject {
     pub(crate) async fn next(&mut self, cx: &Context) -> Option<Result<RecordBatch>> {
         loop {
             let cursor = self.cursor.as_mut()?;
-            if let Some(reader) = &mut self.reader {
-                match next_batch(reader, cursor.key()) {
+            if let Some(group) = &mut self.reader {
+                match group.next(&self.layout, self.batch_size, cursor.key()) {
                     Ok(Some(batch)) => {
                         self.rows += batch.num_rows() as u64;
                         return Some(conform(&batch, &self.target, cursor.key()));
@@ -161,6 +167,8 @@ fn footer_len(tail: &[u8], size: u64, key: &str) -> Result<u64> {
 #[derive(Debug)]
 struct Layout {
     metadata: ArrowReaderMetadata,
+    /// The metadata with vectors read as fixed-size lists, if the file has any.
+    fixed_vectors: Option<ArrowReaderMetadata>,
     mask: ProjectionMask,
     row_groups: Vec<(usize, u64)>,
 }
@@ -197,6 +205,7 @@ impl Layout {
             })
             .collect::<Result<Vec<_>>>()?;
         let mask = ProjectionMask::roots(metadata.parquet_schema(), roots);
+        let fixed_vectors = fixed_vectors(&metadata, target);
 
         let mut row_groups = Vec::new();
         for (i, rg) in metadata.metadata().row_groups().iter().enumerate() {
@@ -231,6 +240,7 @@ impl Layout {
         }
         Ok(Layout {
             metadata,
+            fixed_vectors,
             mask,
             row_groups: row_groups.into_iter().map(|(i, _, end)| (i, end)).collect(),
         })
@@ -241,21 +251,133 @@ impl Layout {
         self.metadata.metadata().file_metadata().num_rows() as u64
     }
 
-    /// A reader of row group `index` over its fetched bytes.
+    /// A reader of row group `index` over its fetched bytes, vectors as fixed-size lists.
     fn reader(
         &self,
         index: usize,
         chunk: RangeBytes,
         batch_size: usize,
         key: &str,
+    ) -> Result<GroupReader> {
+        let metadata = self.fixed_vectors.as_ref().unwrap_or(&self.metadata);
+        let reader = self.build(metadata, index, chunk.clone(), 0, batch_size, key)?;
+        Ok(GroupReader {
+            reader,
+            index,
+            chunk,
+            rows_read: 0,
+            vectors_fixed: self.fixed_vectors.is_some(),
+        })
+    }
+
+    /// The rest of `group` read again with vectors as plain lists.
+    fn plain_reader(
+        &self,
+        group: &GroupReader,
+        batch_size: usize,
+        key: &str,
+    ) -> Result<GroupReader> {
+        let (index, chunk) = (group.index, group.chunk.clone());
+        let reader = self.build(
+            &self.metadata,
+            index,
+            chunk.clone(),
+            group.rows_read,
+            batch_size,
+            key,
+        )?;
+        Ok(GroupReader {
+            reader,
+            index,
+            chunk,
+            rows_read: group.rows_read,
+            vectors_fixed: false,
+        })
+    }
+
+    fn build(
+        &self,
+        metadata: &ArrowReaderMetadata,
+        index: usize,
+        chunk: RangeBytes,
+        offset: usize,
+        batch_size: usize,
+        key: &str,
     ) -> Result<ParquetRecordBatchReader> {
-        ParquetRecordBatchReaderBuilder::new_with_metadata(chunk, self.metadata.clone())
+        ParquetRecordBatchReaderBuilder::new_with_metadata(chunk, metadata.clone())
             .with_row_groups(vec![index])
             .with_projection(self.mask.clone())
+            .with_offset(offset)
             .with_batch_size(batch_size)
             .build()
             .map_err(|e| integrity(format!("cannot read `{key}`: {e}"), key))
     }
+}
+
+/// The reader of one row group, and where it is.
+#[derive(Debug)]
+struct GroupReader {
+    reader: ParquetRecordBatchReader,
+    index: usize,
+    chunk: RangeBytes,
+    rows_read: usize,
+    /// Whether vectors are decoded as fixed-size lists (a failure is retried as lists).
+    vectors_fixed: bool,
+}
+
+impl GroupReader {
+    /// The next batch; a failure of the fixed-size decoding is retried as lists from the
+    /// same row, so that a vector of another length is named by [`conform`] (and a corrupt
+    /// page fails the plain reader too).
+    fn next(
+        &mut self,
+        layout: &Layout,
+        batch_size: usize,
+        key: &str,
+    ) -> Result<Option<RecordBatch>> {
+        let next = match next_batch(&mut self.reader, key) {
+            Err(_) if self.vectors_fixed => {
+                *self = layout.plain_reader(self, batch_size, key)?;
+                next_batch(&mut self.reader, key)
+            }
+            next => next,
+        };
+        if let Ok(Some(batch)) = &next {
+            self.rows_read += batch.num_rows();
+        }
+        next
+    }
+}
+
+/// `metadata` with every list column that `target` wants as a fixed-size list read as one,
+/// its items as the file has them; `None` if there is no such column or the reader refuses.
+fn fixed_vectors(
+    metadata: &ArrowReaderMetadata,
+    target: &SchemaRef,
+) -> Option<ArrowReaderMetadata> {
+    let file = metadata.schema();
+    let mut changed = false;
+    let fields: Vec<Field> = file
+        .fields()
+        .iter()
+        .map(|field| {
+            let wanted = target.field_with_name(field.name()).map(|f| f.data_type());
+            match (field.data_type(), wanted) {
+                (DataType::List(item), Ok(DataType::FixedSizeList(_, dim))) => {
+                    changed = true;
+                    let fixed = DataType::FixedSizeList(item.clone(), *dim);
+                    field.as_ref().clone().with_data_type(fixed)
+                }
+                _ => field.as_ref().clone(),
+            }
+        })
+        .collect();
+    if !changed {
+        return None;
+    }
+    let hint = Arc::new(Schema::new_with_metadata(fields, file.metadata().clone()));
+    let options = ArrowReaderOptions::new().with_schema(hint);
+    ArrowReaderMetadata::try_new(metadata.metadata().clone(), options).ok()
 }
 
 /// Reads the rest of the object for its checksum and compares the rows decoded with the
@@ -272,8 +394,8 @@ async fn finish(cursor: ObjectCursor, rows: u64, footer_rows: u64, cx: &Context)
     Ok(())
 }
 
-/// One fetched span of a Parquet file, addressed by file offsets.
-#[derive(Debug)]
+/// One fetched span of a Parquet file, addressed by file offsets (cloning shares the bytes).
+#[derive(Debug, Clone)]
 struct RangeBytes {
     start: u64,
     bytes: Bytes,
@@ -386,7 +508,7 @@ mod fuzz {
                 file_len: size,
             };
             let mut reader = layout.reader(index, chunk, batch_size, "k")?;
-            while let Some(batch) = next_batch(&mut reader, "k")? {
+            while let Some(batch) = reader.next(&layout, batch_size, "k")? {
                 rows += batch.num_rows() as u64;
                 batches.push(conform(&batch, target, "k")?);
                 assert!(batches.len() <= file.len(), "more batches than bytes");
@@ -451,6 +573,66 @@ mod fuzz {
             file.extend_from_slice(b"PAR1");
             check(&file, &batch(&[]).1)?;
         }
+    }
+
+    /// Vectors decode straight into fixed-size lists; a vector of another length makes the
+    /// row group decode again as lists from the row reached, so the batches before it come
+    /// out and the error names the row, as for any other file.
+    #[test]
+    fn vectors_decode_as_fixed_size_lists_and_a_wrong_length_is_named() {
+        use arrow::array::{ArrayRef, AsArray, Int64Array, ListArray};
+        use arrow::datatypes::{Float32Type, Int64Type};
+
+        let item = Arc::new(Field::new("item", DataType::Float32, true));
+        let target = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Int64, false),
+            Field::new("vector", DataType::FixedSizeList(item, 3), true),
+        ]));
+        let write = |lengths: &[usize]| {
+            let vectors = ListArray::from_iter_primitive::<Float32Type, _, _>(
+                lengths.iter().map(|&n| Some((0..n).map(|v| Some(v as f32)))),
+            );
+            let ids = Int64Array::from_iter_values(0..lengths.len() as i64);
+            let batch = RecordBatch::try_from_iter([
+                ("id", Arc::new(ids) as ArrayRef),
+                ("vector", Arc::new(vectors) as ArrayRef),
+            ])
+            .unwrap();
+            let mut out = Vec::new();
+            let mut writer = ArrowWriter::try_new(&mut out, batch.schema(), None).unwrap();
+            writer.write(&batch).unwrap();
+            writer.close().unwrap();
+            out
+        };
+        let open = |file: &[u8]| {
+            let size = file.len() as u64;
+            let meta_len = footer_len(file, size, "k").unwrap() as usize;
+            let layout = Layout::parse(&file[file.len() - 8 - meta_len..], &target, size, "k");
+            let layout = layout.unwrap();
+            let chunk = RangeBytes {
+                start: 0,
+                bytes: Bytes::copy_from_slice(file),
+                file_len: size,
+            };
+            let reader = layout.reader(0, chunk, 2, "k").unwrap();
+            (layout, reader)
+        };
+
+        let (layout, mut reader) = open(&write(&[3; 5]));
+        assert!(reader.vectors_fixed);
+        let batch = reader.next(&layout, 2, "k").unwrap().unwrap();
+        assert!(matches!(batch.column(1).data_type(), DataType::FixedSizeList(_, 3)));
+
+        let (layout, mut reader) = open(&write(&[3, 3, 3, 2, 3]));
+        let first = reader.next(&layout, 2, "k").unwrap().unwrap();
+        let second = reader.next(&layout, 2, "k").unwrap().unwrap();
+        let ids = |b: &RecordBatch| b.column(0).as_primitive::<Int64Type>().values().to_vec();
+        assert_eq!((ids(&first), ids(&second)), (vec![0, 1], vec![2, 3]));
+        assert!(!reader.vectors_fixed, "the second batch came from the plain reader");
+        conform(&first, &target, "k").unwrap();
+        let err = conform(&second, &target, "k").unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Schema);
+        assert!(err.to_string().contains("row 1 holds a vector of 2 values"), "{err}");
     }
 
     /// Regression: a data page whose header says version 2 but holds a version-1 header made
