@@ -590,7 +590,9 @@ mod fuzz {
         ]));
         let write = |lengths: &[usize]| {
             let vectors = ListArray::from_iter_primitive::<Float32Type, _, _>(
-                lengths.iter().map(|&n| Some((0..n).map(|v| Some(v as f32)))),
+                lengths
+                    .iter()
+                    .map(|&n| Some((0..n).map(|v| Some(v as f32)))),
             );
             let ids = Int64Array::from_iter_values(0..lengths.len() as i64);
             let batch = RecordBatch::try_from_iter([
@@ -621,18 +623,27 @@ mod fuzz {
         let (layout, mut reader) = open(&write(&[3; 5]));
         assert!(reader.vectors_fixed);
         let batch = reader.next(&layout, 2, "k").unwrap().unwrap();
-        assert!(matches!(batch.column(1).data_type(), DataType::FixedSizeList(_, 3)));
+        assert!(matches!(
+            batch.column(1).data_type(),
+            DataType::FixedSizeList(_, 3)
+        ));
 
         let (layout, mut reader) = open(&write(&[3, 3, 3, 2, 3]));
         let first = reader.next(&layout, 2, "k").unwrap().unwrap();
         let second = reader.next(&layout, 2, "k").unwrap().unwrap();
         let ids = |b: &RecordBatch| b.column(0).as_primitive::<Int64Type>().values().to_vec();
         assert_eq!((ids(&first), ids(&second)), (vec![0, 1], vec![2, 3]));
-        assert!(!reader.vectors_fixed, "the second batch came from the plain reader");
+        assert!(
+            !reader.vectors_fixed,
+            "the second batch came from the plain reader"
+        );
         conform(&first, &target, "k").unwrap();
         let err = conform(&second, &target, "k").unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Schema);
-        assert!(err.to_string().contains("row 1 holds a vector of 2 values"), "{err}");
+        assert!(
+            err.to_string().contains("row 1 holds a vector of 2 values"),
+            "{err}"
+        );
     }
 
     /// Regression: a data page whose header says version 2 but holds a version-1 header made
