@@ -59,16 +59,8 @@ seconds = time.perf_counter() - start
 print(table.num_rows, pc.sum(table["id"]).as_py(), table.nbytes, seconds)
 """
 
-PIPE_WAY = """
-import subprocess, sys, time
-import pyarrow as pa, pyarrow.compute as pc
-bin, url, parallel = sys.argv[1], sys.argv[2], sys.argv[3]
-start = time.perf_counter()
-cli = subprocess.Popen([bin, "export", url, "-", "--format", "arrows", "-q", "--parallel", parallel],
-                       stdout=subprocess.PIPE)
-table = pa.ipc.open_stream(cli.stdout).read_all()
-assert cli.wait() == 0
-seconds = time.perf_counter() - start
+PIPE_WAY = measure.PIPE_READ + """
+import pyarrow.compute as pc
 print(table.num_rows, pc.sum(table["id"]).as_py(), table.nbytes, seconds)
 """
 

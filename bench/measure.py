@@ -4,6 +4,21 @@ import os
 import subprocess
 import time
 
+# A child script's start: `arrowport export URL - --format arrows` piped into pyarrow, timed;
+# it leaves `table` and `seconds` for the benchmark's own report. Arguments: binary, URL,
+# --parallel.
+PIPE_READ = """
+import subprocess, sys, time
+import pyarrow as pa
+bin, url, parallel = sys.argv[1], sys.argv[2], sys.argv[3]
+start = time.perf_counter()
+cli = subprocess.Popen([bin, "export", url, "-", "--format", "arrows", "-q", "--parallel", parallel],
+                       stdout=subprocess.PIPE)
+table = pa.ipc.open_stream(cli.stdout).read_all()
+assert cli.wait() == 0
+seconds = time.perf_counter() - start
+"""
+
 
 def run(cmd, cwd=None, env=None):
     """Runs `cmd`, returns (seconds, peak RSS in MiB). Fails loudly on a non-zero exit."""

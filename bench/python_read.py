@@ -34,6 +34,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
+import measure  # noqa: E402
 from vikingdb_vs_tos_sdk import create_task  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -73,16 +74,8 @@ with o.get_table("narrow").open_reader(arrow=True, **kwargs) as reader:
 report(time.perf_counter() - start, table, table.nbytes)
 """
 
-CLI_PIPE_MC = REPORT + """
-import subprocess, sys, time
-import pyarrow as pa
-bin, url, parallel = sys.argv[1], sys.argv[2], sys.argv[3]
-start = time.perf_counter()
-cli = subprocess.Popen([bin, "export", url, "-", "--format", "arrows", "-q", "--parallel", parallel],
-                       stdout=subprocess.PIPE)
-table = pa.ipc.open_stream(cli.stdout).read_all()
-assert cli.wait() == 0
-report(time.perf_counter() - start, table, table.nbytes)
+CLI_PIPE_MC = REPORT + measure.PIPE_READ + """
+report(seconds, table, table.nbytes)
 """
 
 ARROWPORT_VIKING = REPORT + """
