@@ -21,7 +21,7 @@ The module is the release build: `cargo build --release -p arrowport -p arrowpor
 the package's Python files and puts them first on the children's path.
 
 Usage: python bench/python_read.py [--rows 5000000] [--viking-rows 1000000] [--repeat 3]
-       [--compression none|zstd]
+       [--compression none|zstd] [--only maxcompute|vikingdb]
 """
 
 import argparse
@@ -220,12 +220,16 @@ def main():
     ap.add_argument("--compression", choices=["none", "zstd"], default="none",
                     help="MaxCompute tunnel compression for every contender (PyODPS's default "
                          "is none; loopback has no use for it)")
+    ap.add_argument("--only", choices=["maxcompute", "vikingdb"],
+                    help="run one of the two comparisons")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="arrowport-bench-"))
     try:
         env = stage_module(work)
-        maxcompute(args, env, work)
-        vikingdb(args, env, work)
+        if args.only != "vikingdb":
+            maxcompute(args, env, work)
+        if args.only != "maxcompute":
+            vikingdb(args, env, work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

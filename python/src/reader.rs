@@ -104,6 +104,10 @@ impl Reader {
 /// Batches this big reach Python uncopied: handing one over costs microseconds.
 const KEEP_BYTES: usize = 256 << 10;
 
+/// Bytes of batches `to_polars` hands to polars at once: few calls, and most of the
+/// conversion done while the rest is read.
+const FRAME_BYTES: usize = 16 << 20;
+
 /// Opens the stream of a reader, in the runtime.
 struct Opener {
     source: Arc<dyn ExportSource>,
@@ -280,10 +284,41 @@ impl Reader {
             .call_method1("from_stream", (slf,))
     }
 
-    /// Every batch in one `polars.DataFrame`, without a copy.
+    /// Every batch in one `polars.DataFrame`, without a copy of the Arrow data. Polars takes
+    /// the batches [`FRAME_BYTES`] at a time while the next ones are read, so its own
+    /// conversion (strings into its string views) overlaps the read instead of following it.
     fn to_polars<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let batches = Bound::new(py, self.collect(py)?)?;
-        py.import("polars")?.call_method1("DataFrame", (batches,))
+        let polars = py.import("polars")?;
+        let session = self.session(py);
+        let schema = self.schema_ref(py, &session)?;
+        let frame = |batches: Vec<RecordBatch>| {
+            let batches = Bound::new(py, Batches::new(batches, schema.clone()))?;
+            polars.call_method1("DataFrame", (batches,))
+        };
+        let mut pull = Pull {
+            opener: self.opener(&session),
+            schema: schema.clone(),
+            stream: Owned(None),
+            done: false,
+        };
+        let (mut frames, mut pending, mut bytes) = (Vec::new(), Vec::new(), 0);
+        while let Some(batch) = pull.next_batch(py)? {
+            bytes += batch.get_array_memory_size();
+            pending.push(batch);
+            if bytes >= FRAME_BYTES {
+                frames.push(frame(std::mem::take(&mut pending))?);
+                bytes = 0;
+            }
+        }
+        if !pending.is_empty() || frames.is_empty() {
+            frames.push(frame(pending)?);
+        }
+        if frames.len() == 1 {
+            return Ok(frames.remove(0));
+        }
+        let kwargs = PyDict::new(py);
+        kwargs.set_item("rechunk", false)?;
+        polars.call_method("concat", (frames,), Some(&kwargs))
     }
 
     /// Every batch in one `pandas.DataFrame` (through pyarrow).
