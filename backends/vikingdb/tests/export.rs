@@ -136,6 +136,44 @@ async fn parquet_export_delivers_every_row_and_type() {
     assert!(gets.iter().all(|r| r.range.is_some()), "{gets:?}");
 }
 
+/// Row groups decode in parallel, yet the rows come out in file order, and a reader that
+/// stops asking holds the fetching back: only a few row groups are read ahead of it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn row_groups_decode_ahead_in_order_and_within_bounds() {
+    let emu = VikingDbEmulator::start(EmulatorConfig {
+        rows: 4000,
+        rows_per_part: 4000,
+        row_group_rows: 50,
+        ..small()
+    })
+    .await
+    .unwrap();
+    let src = source(&emu, &[]);
+    let (cx, _) = cx();
+    let scan = Scan::new().with_parallelism(Some(2));
+    let got = export(&src, &scan, &cx).await.unwrap();
+    assert_eq!(got, expected(&emu, &got, |_| true));
+
+    let data_gets = |emu: &VikingDbEmulator| {
+        let gets = emu.requests().into_iter().filter(|r| {
+            r.service == Service::Tos && r.method == "GET" && r.path.ends_with(".parquet")
+        });
+        gets.count()
+    };
+    let before = data_gets(&emu);
+    let mut stream = src.open(&scan, &cx).await.unwrap();
+    stream.next().await.unwrap().unwrap();
+    for _ in 0..1000 {
+        tokio::task::yield_now().await;
+    }
+    // Less the footer. Ahead of the batch taken: the batches the download's channel holds
+    // (2) and the one waiting to enter it, each from a group of its own; the group queued,
+    // the one waiting to be queued, and the one being fetched.
+    let ahead = data_gets(&emu) - before - 1;
+    assert!((1..=7).contains(&ahead), "{ahead} of 80 row groups fetched");
+    drop(stream);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn json_exports_read_in_both_layouts() {
     for layout in [JsonLayout::Lines, JsonLayout::Array] {

@@ -17,9 +17,11 @@ pub(crate) struct ObjectCursor {
     crc: Crc64,
     /// The object's last bytes, fetched early (a Parquet footer) and reused at the end.
     tail: Option<(u64, Bytes)>,
-    /// The previous read's buffer, refilled by the next read once its readers dropped it: a
-    /// fresh multi-megabyte buffer per row group costs a page fault per 4 KiB.
-    spare: Option<Bytes>,
+    /// The latest reads' buffers, each refilled by a later read once its readers dropped it:
+    /// a fresh multi-megabyte buffer per row group costs a page fault per 4 KiB.
+    spares: Vec<Bytes>,
+    /// How many buffers to keep: as many as may be in use at once (row groups decoding).
+    keep: usize,
 }
 
 impl ObjectCursor {
@@ -31,8 +33,15 @@ impl ObjectCursor {
             pos: 0,
             crc: Crc64::new(),
             tail: None,
-            spare: None,
+            spares: Vec::new(),
+            keep: 1,
         }
+    }
+
+    /// Keeps the buffers of the last `n` reads for reuse, for a reader that holds up to `n`
+    /// of them at once.
+    pub(crate) fn keep_buffers(&mut self, n: usize) {
+        self.keep = n.max(1);
     }
 
     pub(crate) fn key(&self) -> &str {
@@ -85,19 +94,24 @@ impl ObjectCursor {
                 }
             }
             _ => {
-                let reused = self
-                    .spare
-                    .take()
-                    .and_then(|b| b.try_into_mut().ok())
-                    .unwrap_or_default();
+                let reused = self.free_buffer().unwrap_or_default();
                 let bytes = self.fetch(self.pos..end, reused, cx).await?;
-                self.spare = Some(bytes.clone());
+                if self.spares.len() >= self.keep {
+                    self.spares.remove(0);
+                }
+                self.spares.push(bytes.clone());
                 bytes
             }
         };
         self.crc.update(&bytes);
         self.pos = end;
         Ok(bytes)
+    }
+
+    /// A kept buffer that no reader holds any more.
+    fn free_buffer(&mut self) -> Option<BytesMut> {
+        let free = self.spares.iter().position(Bytes::is_unique)?;
+        self.spares.swap_remove(free).try_into_mut().ok()
     }
 
     /// Reads whatever is left and checks the CRC-64 the listing (or HeadObject) states.

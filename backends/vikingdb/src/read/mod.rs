@@ -3,6 +3,7 @@
 mod cursor;
 mod json;
 mod parquet;
+mod vectors;
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
@@ -113,7 +114,7 @@ impl ObjectReader {
             }
         }
         let item = match self {
-            ObjectReader::Parquet(p) => p.next(cx).await,
+            ObjectReader::Parquet(p) => p.next().await,
             ObjectReader::Json(j) => j.next(cx).await,
             ObjectReader::Unopened { .. } | ObjectReader::Done => None,
         };

@@ -1,17 +1,22 @@
 //! Parquet objects read through ranged GETs: the footer first, then one GET per row group
 //! (in file order, so the cursor checksums every byte), decoding only the projected columns.
-//! Memory holds one row group's compressed bytes and one decoded batch per object.
+//! Batches come out in file order, but the row groups decode in parallel: the consumer waits
+//! for one group while the next ones are already decoding, each by its own task into a small
+//! bounded channel. Memory holds, per object, the compressed bytes and [`GROUP_BUFFER`]
+//! decoded batches of each of the (parallelism) groups in flight.
 //!
 //! Vectors are stored as Parquet lists. Decoded as lists, every value's levels build offsets
 //! that are then checked and dropped for a fixed-size list: most of the decoding time of a
-//! vector collection. So they are decoded straight into fixed-size lists of the collection's
-//! dimension; should a row group hold a vector of another length, it is decoded again from
-//! the row reached, as lists, and [`conform`] names the row.
+//! vector collection. So float vectors are decoded by [`VectorColumn`], which only checks
+//! the levels, run by run; what it cannot read, parquet-rs decodes from the same row straight
+//! into fixed-size lists of the collection's dimension; and should a row group hold a vector
+//! of another length, it is decoded again from the row reached, as lists, and [`conform`]
+//! names the row.
 
 use std::sync::Arc;
 
-use arrow::array::RecordBatch;
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::array::{ArrayRef, RecordBatch, RecordBatchOptions};
+use arrow::datatypes::{DataType, Field, FieldRef, Schema, SchemaRef};
 use arrowport_core::{Context, Error, ErrorKind, Result};
 use bytes::Bytes;
 use parquet::arrow::ProjectionMask;
@@ -21,26 +26,46 @@ use parquet::arrow::arrow_reader::{
 };
 use parquet::file::metadata::ParquetMetaDataReader;
 use parquet::file::reader::{ChunkReader, Length};
+use tokio::sync::mpsc;
 
 use super::cursor::ObjectCursor;
+use super::vectors::{Unsupported, VectorColumn};
 use crate::conform::conform;
 use crate::error::integrity;
 
 /// First guess of the footer's size; a larger footer costs one more GET.
 const FOOTER_GUESS: u64 = 64 * 1024;
 
+/// Decoded batches a row group may hold ahead of the consumer: a whole group of the
+/// emulator's (16,384 rows at 2,048 a batch), a bound on a bigger one.
+const GROUP_BUFFER: usize = 8;
+
 #[derive(Debug)]
 pub(crate) struct ParquetObject {
-    cursor: Option<ObjectCursor>,
-    layout: Layout,
-    next_group: usize,
-    reader: Option<GroupReader>,
-    target: SchemaRef,
-    batch_size: usize,
+    /// The row groups, fetched in file order by the fetcher, each decoding in its own task.
+    groups: mpsc::Receiver<Fetched>,
+    /// The group whose batches come out now.
+    current: Option<mpsc::Receiver<Result<RecordBatch>>>,
+    fetcher: tokio::task::JoinHandle<()>,
+    key: String,
+    footer_rows: u64,
     rows: u64,
+    /// Whether the object checked out or failed: nothing more comes.
+    ended: bool,
+}
+
+/// What the fetcher hands over, in file order.
+#[derive(Debug)]
+enum Fetched {
+    /// The batches of the next row group.
+    Group(mpsc::Receiver<Result<RecordBatch>>),
+    /// Every byte read and its checksum checked; an error instead ends the object.
+    Checked(Result<()>),
 }
 
 impl ParquetObject {
+    /// Reads the footer, then starts the fetcher, which reads the row groups ahead, as many
+    /// decoding at once as the context's parallelism.
     pub(crate) async fn open(
         mut cursor: ObjectCursor,
         target: SchemaRef,
@@ -57,67 +82,179 @@ impl ParquetObject {
             tail = cursor.read_tail(meta_len + 8, cx).await?;
         }
         let meta_bytes = &tail[tail.len() - 8 - meta_len as usize..tail.len() - 8];
-        let layout = Layout::parse(meta_bytes, &target, cursor.size(), &key)?;
-        Ok(ParquetObject {
-            cursor: Some(cursor),
+        let layout = Arc::new(Layout::parse(meta_bytes, &target, cursor.size(), &key)?);
+        let depth = cx.parallelism().max(1);
+        // Decoding: the current group, `depth - 1` queued, one waiting to be queued; and
+        // the one being fetched.
+        cursor.keep_buffers(depth + 2);
+        let (tx, groups) = mpsc::channel((depth - 1).max(1));
+        let footer_rows = layout.rows();
+        let fetcher = Fetcher {
+            cursor,
             layout,
-            next_group: 0,
-            reader: None,
             target,
             batch_size,
+            cx: cx.clone(),
+        };
+        Ok(ParquetObject {
+            groups,
+            current: None,
+            fetcher: tokio::spawn(fetcher.run(tx)),
+            key,
+            footer_rows,
             rows: 0,
+            ended: false,
         })
     }
 
     /// The next batch, `None` after the last one once the object checked out whole.
-    pub(crate) async fn next(&mut self, cx: &Context) -> Option<Result<RecordBatch>> {
+    pub(crate) async fn next(&mut self) -> Option<Result<RecordBatch>> {
         loop {
-            let cursor = self.cursor.as_mut()?;
-            if let Some(group) = &mut self.reader {
-                match group.next(&self.layout, self.batch_size, cursor.key()) {
-                    Ok(Some(batch)) => {
+            if let Some(group) = &mut self.current {
+                match group.recv().await {
+                    Some(Ok(batch)) => {
                         self.rows += batch.num_rows() as u64;
-                        return Some(conform(&batch, &self.target, cursor.key()));
+                        return Some(Ok(batch));
                     }
-                    Err(e) => {
-                        self.cursor = None;
-                        self.reader = None;
-                        return Some(Err(e));
-                    }
-                    Ok(None) => self.reader = None,
+                    Some(Err(e)) => return Some(Err(self.stop(e))),
+                    None => self.current = None,
                 }
             }
-            let Some(&(index, end)) = self.layout.row_groups.get(self.next_group) else {
-                let cursor = self.cursor.take()?;
-                return finish(cursor, self.rows, self.layout.rows(), cx)
-                    .await
-                    .err()
-                    .map(Err);
+            let Some(fetched) = self.groups.recv().await else {
+                // The fetcher never leaves without its last word, unless it panicked.
+                let e = integrity(format!("the read of `{}` broke off", self.key), &self.key);
+                return (!self.ended).then(|| Err(self.stop(e)));
             };
-            self.next_group += 1;
-            let bytes = match cursor.read_to(end, cx).await {
-                Ok(b) => b,
-                Err(e) => {
-                    self.cursor = None;
-                    return Some(Err(e));
+            match fetched {
+                Fetched::Group(group) => self.current = Some(group),
+                Fetched::Checked(Err(e)) => return Some(Err(self.stop(e))),
+                Fetched::Checked(Ok(())) if self.rows != self.footer_rows => {
+                    let e = integrity(
+                        format!(
+                            "`{}` decoded to {} rows, its footer says {}",
+                            self.key, self.rows, self.footer_rows
+                        ),
+                        &self.key,
+                    );
+                    return Some(Err(self.stop(e)));
                 }
-            };
-            let chunk = RangeBytes {
-                start: end - bytes.len() as u64,
-                bytes,
-                file_len: cursor.size(),
-            };
-            match self
-                .layout
-                .reader(index, chunk, self.batch_size, cursor.key())
-            {
-                Ok(reader) => self.reader = Some(reader),
-                Err(e) => {
-                    self.cursor = None;
-                    return Some(Err(e));
+                Fetched::Checked(Ok(())) => {
+                    self.ended = true;
+                    return None;
                 }
             }
         }
+    }
+
+    /// Ends the object with `e`: the fetcher stops, and the decoding tasks at their next
+    /// batch (their channels are gone).
+    fn stop(&mut self, e: Error) -> Error {
+        self.ended = true;
+        self.fetcher.abort();
+        self.current = None;
+        self.groups.close();
+        while self.groups.try_recv().is_ok() {}
+        e
+    }
+}
+
+impl Drop for ParquetObject {
+    /// A dropped stream fetches nothing more.
+    fn drop(&mut self) {
+        self.fetcher.abort();
+    }
+}
+
+/// Reads an object's row groups in file order, so that the cursor checksums every byte, and
+/// starts each one's decoding as soon as its bytes are in.
+struct Fetcher {
+    cursor: ObjectCursor,
+    layout: Arc<Layout>,
+    target: SchemaRef,
+    batch_size: usize,
+    cx: Context,
+}
+
+impl Fetcher {
+    async fn run(mut self, tx: mpsc::Sender<Fetched>) {
+        let checked = self.fetch_all(&tx).await;
+        if !tx.is_closed() {
+            let checked = match checked {
+                Ok(()) => self.cursor.finish(&self.cx).await,
+                Err(e) => Err(e),
+            };
+            let _ = tx.send(Fetched::Checked(checked)).await;
+        }
+    }
+
+    /// Every row group, fetched and handed over; stops early if the reader is gone.
+    async fn fetch_all(&mut self, tx: &mpsc::Sender<Fetched>) -> Result<()> {
+        for &(index, end) in &self.layout.row_groups {
+            let bytes = self.cursor.read_to(end, &self.cx).await?;
+            let group = Group {
+                layout: self.layout.clone(),
+                index,
+                chunk: RangeBytes {
+                    start: end - bytes.len() as u64,
+                    bytes,
+                    file_len: self.cursor.size(),
+                },
+                batch_size: self.batch_size,
+                target: self.target.clone(),
+                key: self.cursor.key().to_string(),
+            };
+            if tx.send(Fetched::Group(group.spawn())).await.is_err() {
+                return Ok(());
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One fetched row group, to be decoded by a task of its own.
+struct Group {
+    layout: Arc<Layout>,
+    index: usize,
+    chunk: RangeBytes,
+    batch_size: usize,
+    target: SchemaRef,
+    key: String,
+}
+
+impl Group {
+    /// Decodes the group into a channel of [`GROUP_BUFFER`] batches, conformed to the target;
+    /// an error is the last item. The task ends when the receiver is dropped.
+    fn spawn(self) -> mpsc::Receiver<Result<RecordBatch>> {
+        let (tx, rx) = mpsc::channel(GROUP_BUFFER);
+        tokio::spawn(async move {
+            let Group {
+                layout,
+                index,
+                chunk,
+                batch_size,
+                target,
+                key,
+            } = self;
+            let mut reader = match layout.reader(index, chunk, batch_size, &key) {
+                Ok(reader) => reader,
+                Err(e) => {
+                    let _ = tx.send(Err(e)).await;
+                    return;
+                }
+            };
+            loop {
+                let item = match reader.next(&layout, batch_size, &key) {
+                    Ok(Some(batch)) => conform(&batch, &target, &key),
+                    Ok(None) => return,
+                    Err(e) => Err(e),
+                };
+                let last = item.is_err();
+                if tx.send(item).await.is_err() || last {
+                    return;
+                }
+            }
+        });
+        rx
     }
 }
 
@@ -169,8 +306,55 @@ struct Layout {
     metadata: ArrowReaderMetadata,
     /// The metadata with vectors read as fixed-size lists, if the file has any.
     fixed_vectors: Option<ArrowReaderMetadata>,
+    /// How float vectors decode without parquet-rs's levels, if the file has any.
+    fast: Option<FastLayout>,
     mask: ProjectionMask,
     row_groups: Vec<(usize, u64)>,
+}
+
+/// The projected columns split for [`FastGroup`]: float vectors, and the rest.
+#[derive(Debug)]
+struct FastLayout {
+    /// The projected columns in file order, vectors as fixed-size lists: the batches' schema.
+    schema: SchemaRef,
+    /// The other columns, decoded by parquet-rs; `None` if every column is a vector.
+    others: Option<ProjectionMask>,
+    /// Each vector's position in `schema`, its leaf column, item field and dimension.
+    vectors: Vec<(usize, usize, FieldRef, usize)>,
+}
+
+impl FastLayout {
+    /// The split of `roots` (file columns) of `fixed` (vectors as fixed-size lists); `None`
+    /// without a float vector among them.
+    fn new(fixed: &ArrowReaderMetadata, roots: &[usize]) -> Option<FastLayout> {
+        let (file, parquet) = (fixed.schema(), fixed.parquet_schema());
+        let mut roots = roots.to_vec();
+        roots.sort_unstable();
+        roots.dedup();
+        let (mut vectors, mut others) = (Vec::new(), Vec::new());
+        for (position, &root) in roots.iter().enumerate() {
+            let leaves: Vec<usize> = (0..parquet.num_columns())
+                .filter(|&leaf| parquet.get_column_root_idx(leaf) == root)
+                .collect();
+            match (file.field(root).data_type(), leaves.as_slice()) {
+                (DataType::FixedSizeList(item, dim), &[leaf])
+                    if item.data_type() == &DataType::Float32 && *dim > 0 =>
+                {
+                    vectors.push((position, leaf, item.clone(), *dim as usize));
+                }
+                _ => others.push(root),
+            }
+        }
+        if vectors.is_empty() {
+            return None;
+        }
+        let fields: Vec<FieldRef> = roots.iter().map(|&r| file.fields()[r].clone()).collect();
+        Some(FastLayout {
+            schema: Arc::new(Schema::new(fields)),
+            others: (!others.is_empty()).then(|| ProjectionMask::roots(parquet, others)),
+            vectors,
+        })
+    }
 }
 
 impl Layout {
@@ -204,8 +388,11 @@ impl Layout {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        let mask = ProjectionMask::roots(metadata.parquet_schema(), roots);
         let fixed_vectors = fixed_vectors(&metadata, target);
+        let fast = fixed_vectors
+            .as_ref()
+            .and_then(|fixed| FastLayout::new(fixed, &roots));
+        let mask = ProjectionMask::roots(metadata.parquet_schema(), roots);
 
         let mut row_groups = Vec::new();
         for (i, rg) in metadata.metadata().row_groups().iter().enumerate() {
@@ -241,6 +428,7 @@ impl Layout {
         Ok(Layout {
             metadata,
             fixed_vectors,
+            fast,
             mask,
             row_groups: row_groups.into_iter().map(|(i, _, end)| (i, end)).collect(),
         })
@@ -251,7 +439,8 @@ impl Layout {
         self.metadata.metadata().file_metadata().num_rows() as u64
     }
 
-    /// A reader of row group `index` over its fetched bytes, vectors as fixed-size lists.
+    /// A reader of row group `index` over its fetched bytes, vectors as fixed-size lists:
+    /// decoded by [`FastGroup`] where they can be.
     fn reader(
         &self,
         index: usize,
@@ -259,45 +448,109 @@ impl Layout {
         batch_size: usize,
         key: &str,
     ) -> Result<GroupReader> {
-        let metadata = self.fixed_vectors.as_ref().unwrap_or(&self.metadata);
-        let reader = self.build(metadata, index, chunk.clone(), 0, batch_size, key)?;
-        Ok(GroupReader {
-            reader,
+        if let Some(fast) = self.fast_group(index, &chunk, batch_size, key) {
+            return Ok(GroupReader {
+                decoder: Decoder::Fast(Box::new(fast)),
+                index,
+                chunk,
+                rows_read: 0,
+            });
+        }
+        self.arrow_reader(
             index,
             chunk,
-            rows_read: 0,
-            vectors_fixed: self.fixed_vectors.is_some(),
-        })
+            0,
+            self.fixed_vectors.is_some(),
+            batch_size,
+            key,
+        )
     }
 
-    /// The rest of `group` read again with vectors as plain lists.
-    fn plain_reader(
+    /// A parquet-rs reader of row group `index` from row `offset` on, vectors as fixed-size
+    /// lists or, if not `fixed`, as plain lists.
+    fn arrow_reader(
         &self,
-        group: &GroupReader,
+        index: usize,
+        chunk: RangeBytes,
+        offset: usize,
+        fixed: bool,
         batch_size: usize,
         key: &str,
     ) -> Result<GroupReader> {
-        let (index, chunk) = (group.index, group.chunk.clone());
+        let metadata = match &self.fixed_vectors {
+            Some(fixed_vectors) if fixed => fixed_vectors,
+            _ => &self.metadata,
+        };
+        let mask = self.mask.clone();
         let reader = self.build(
-            &self.metadata,
+            metadata,
+            mask,
             index,
             chunk.clone(),
-            group.rows_read,
+            offset,
             batch_size,
             key,
         )?;
         Ok(GroupReader {
-            reader,
+            decoder: Decoder::Arrow {
+                reader,
+                vectors_fixed: fixed && self.fixed_vectors.is_some(),
+            },
             index,
             chunk,
-            rows_read: group.rows_read,
-            vectors_fixed: false,
+            rows_read: offset,
         })
     }
 
+    /// The fast decoder of row group `index`, if its vectors' columns fit it.
+    fn fast_group(
+        &self,
+        index: usize,
+        chunk: &RangeBytes,
+        batch_size: usize,
+        key: &str,
+    ) -> Option<FastGroup> {
+        let fast = self.fast.as_ref()?;
+        let group = self.metadata.metadata().row_groups().get(index)?;
+        let rows = usize::try_from(group.num_rows()).ok()?;
+        let shared = Arc::new(chunk.clone());
+        let mut vectors = Vec::with_capacity(fast.vectors.len());
+        for (position, leaf, item, dim) in &fast.vectors {
+            let descr = group.schema_descr().column(*leaf);
+            let column = group.columns().get(*leaf)?;
+            let reader =
+                VectorColumn::new(shared.clone(), column, &descr, rows, item.clone(), *dim)?;
+            vectors.push((*position, reader));
+        }
+        let others = match &fast.others {
+            Some(mask) => Some(
+                self.build(
+                    &self.metadata,
+                    mask.clone(),
+                    index,
+                    chunk.clone(),
+                    0,
+                    batch_size,
+                    key,
+                )
+                .ok()?,
+            ),
+            None => None,
+        };
+        Some(FastGroup {
+            schema: fast.schema.clone(),
+            others,
+            vectors,
+            rows,
+            batch_size,
+        })
+    }
+
+    #[allow(clippy::too_many_arguments)]
     fn build(
         &self,
         metadata: &ArrowReaderMetadata,
+        mask: ProjectionMask,
         index: usize,
         chunk: RangeBytes,
         offset: usize,
@@ -306,7 +559,7 @@ impl Layout {
     ) -> Result<ParquetRecordBatchReader> {
         ParquetRecordBatchReaderBuilder::new_with_metadata(chunk, metadata.clone())
             .with_row_groups(vec![index])
-            .with_projection(self.mask.clone())
+            .with_projection(mask)
             .with_offset(offset)
             .with_batch_size(batch_size)
             .build()
@@ -317,28 +570,67 @@ impl Layout {
 /// The reader of one row group, and where it is.
 #[derive(Debug)]
 struct GroupReader {
-    reader: ParquetRecordBatchReader,
+    decoder: Decoder,
     index: usize,
     chunk: RangeBytes,
     rows_read: usize,
-    /// Whether vectors are decoded as fixed-size lists (a failure is retried as lists).
-    vectors_fixed: bool,
+}
+
+#[derive(Debug)]
+enum Decoder {
+    /// Vectors by [`VectorColumn`], the other columns by parquet-rs.
+    Fast(Box<FastGroup>),
+    /// Every column by parquet-rs.
+    Arrow {
+        reader: ParquetRecordBatchReader,
+        /// Whether vectors are decoded as fixed-size lists (a failure is retried as lists).
+        vectors_fixed: bool,
+    },
 }
 
 impl GroupReader {
-    /// The next batch; a failure of the fixed-size decoding is retried as lists from the
-    /// same row, so that a vector of another length is named by [`conform`] (and a corrupt
-    /// page fails the plain reader too).
+    /// The next batch. Whatever the fast decoder cannot read is read by parquet-rs from the
+    /// same row, as fixed-size lists; a failure of that is retried as lists from the same
+    /// row, so that a vector of another length is named by [`conform`] (and a corrupt page
+    /// fails the plain reader too).
     fn next(
         &mut self,
         layout: &Layout,
         batch_size: usize,
         key: &str,
     ) -> Result<Option<RecordBatch>> {
-        let next = match next_batch(&mut self.reader, key) {
-            Err(_) if self.vectors_fixed => {
-                *self = layout.plain_reader(self, batch_size, key)?;
-                next_batch(&mut self.reader, key)
+        if let Decoder::Fast(fast) = &mut self.decoder {
+            let next = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                fast.next(self.rows_read, key)
+            }));
+            match next {
+                Ok(Ok(next)) => {
+                    self.rows_read += next.as_ref().map_or(0, RecordBatch::num_rows);
+                    return Ok(next);
+                }
+                Ok(Err(Unsupported)) | Err(_) => {
+                    let (index, chunk) = (self.index, self.chunk.clone());
+                    *self =
+                        layout.arrow_reader(index, chunk, self.rows_read, true, batch_size, key)?;
+                }
+            }
+        }
+        let Decoder::Arrow {
+            reader,
+            vectors_fixed,
+        } = &mut self.decoder
+        else {
+            unreachable!("the fast decoder returned above")
+        };
+        let next = match next_batch(reader, key) {
+            Err(_) if *vectors_fixed => {
+                let (index, chunk) = (self.index, self.chunk.clone());
+                *self =
+                    layout.arrow_reader(index, chunk, self.rows_read, false, batch_size, key)?;
+                let Decoder::Arrow { reader, .. } = &mut self.decoder else {
+                    unreachable!("an arrow reader was just made")
+                };
+                next_batch(reader, key)
             }
             next => next,
         };
@@ -346,6 +638,60 @@ impl GroupReader {
             self.rows_read += batch.num_rows();
         }
         next
+    }
+}
+
+/// A row group whose float vectors decode by [`VectorColumn`], in step with parquet-rs's
+/// batches of the other columns.
+#[derive(Debug)]
+struct FastGroup {
+    schema: SchemaRef,
+    others: Option<ParquetRecordBatchReader>,
+    vectors: Vec<(usize, VectorColumn<RangeBytes>)>,
+    rows: usize,
+    batch_size: usize,
+}
+
+impl FastGroup {
+    /// The batch after `rows_read` rows, as many rows as the other columns' batch (or a
+    /// batch size's worth when there are none).
+    fn next(&mut self, rows_read: usize, key: &str) -> Result<Option<RecordBatch>, Unsupported> {
+        let left = self.rows.checked_sub(rows_read).ok_or(Unsupported)?;
+        let (others, rows) = match &mut self.others {
+            Some(reader) => match next_batch(reader, key) {
+                Ok(Some(batch)) => {
+                    let rows = batch.num_rows();
+                    (Some(batch), rows)
+                }
+                Ok(None) if left == 0 => return Ok(None),
+                Ok(None) | Err(_) => return Err(Unsupported),
+            },
+            None if left == 0 => return Ok(None),
+            None => (None, left.min(self.batch_size)),
+        };
+        if rows == 0 || rows > left {
+            return Err(Unsupported);
+        }
+        let mut vectors = Vec::with_capacity(self.vectors.len());
+        for (position, column) in &mut self.vectors {
+            vectors.push((*position, column.take(rows, rows == left)?));
+        }
+        let mut others = others
+            .map(|b| b.columns().to_vec())
+            .unwrap_or_default()
+            .into_iter();
+        let mut vectors = vectors.into_iter().peekable();
+        let columns: Vec<ArrayRef> = (0..self.schema.fields().len())
+            .map(|i| match vectors.next_if(|(p, _)| *p == i) {
+                Some((_, array)) => Some(array),
+                None => others.next(),
+            })
+            .collect::<Option<_>>()
+            .ok_or(Unsupported)?;
+        let options = RecordBatchOptions::new().with_row_count(Some(rows));
+        RecordBatch::try_new_with_options(self.schema.clone(), columns, &options)
+            .map(Some)
+            .map_err(|_| Unsupported)
     }
 }
 
@@ -378,20 +724,6 @@ fn fixed_vectors(
     let hint = Arc::new(Schema::new_with_metadata(fields, file.metadata().clone()));
     let options = ArrowReaderOptions::new().with_schema(hint);
     ArrowReaderMetadata::try_new(metadata.metadata().clone(), options).ok()
-}
-
-/// Reads the rest of the object for its checksum and compares the rows decoded with the
-/// footer's count.
-async fn finish(cursor: ObjectCursor, rows: u64, footer_rows: u64, cx: &Context) -> Result<()> {
-    let key = cursor.key().to_string();
-    cursor.finish(cx).await?;
-    if rows != footer_rows {
-        return Err(integrity(
-            format!("`{key}` decoded to {rows} rows, its footer says {footer_rows}"),
-            &key,
-        ));
-    }
-    Ok(())
 }
 
 /// One fetched span of a Parquet file, addressed by file offsets (cloning shares the bytes).
@@ -444,7 +776,7 @@ mod fuzz {
     use arrow::compute::concat_batches;
     use parquet::arrow::ArrowWriter;
     use parquet::basic::{Compression, GzipLevel, ZstdLevel};
-    use parquet::file::properties::WriterProperties;
+    use parquet::file::properties::{WriterProperties, WriterVersion};
     use proptest::collection::vec;
     use proptest::prelude::*;
     use proptest::sample::select;
@@ -463,21 +795,25 @@ mod fuzz {
         ]
     }
 
-    /// `rows` as a Parquet file, with row groups of `group` rows and pages of `page` rows.
-    fn file(
-        rows: &[Row],
-        group: usize,
-        page: usize,
-        codec: Compression,
-        dictionary: bool,
-    ) -> Vec<u8> {
+    /// How a test file is written: rows per row group and per page, codec, dictionaries,
+    /// data pages of format version 2.
+    type Shape = (usize, usize, Compression, bool, bool);
+
+    /// `rows` as a Parquet file of `shape`.
+    fn file(rows: &[Row], (group, page, codec, dictionary, v2): Shape) -> Vec<u8> {
         let (batch, _) = batch(rows);
+        let version = if v2 {
+            WriterVersion::PARQUET_2_0
+        } else {
+            WriterVersion::PARQUET_1_0
+        };
         let properties = WriterProperties::builder()
             .set_max_row_group_row_count(Some(group))
             .set_data_page_row_count_limit(page)
             .set_write_batch_size(page)
             .set_compression(codec)
             .set_dictionary_enabled(dictionary)
+            .set_writer_version(version)
             .build();
         let mut out = Vec::new();
         let mut writer = ArrowWriter::try_new(&mut out, batch.schema(), Some(properties)).unwrap();
@@ -534,8 +870,14 @@ mod fuzz {
         Ok(())
     }
 
-    fn layouts() -> impl Strategy<Value = (usize, usize, Compression, bool)> {
-        (1usize..5, 1usize..4, select(codecs()), any::<bool>())
+    fn layouts() -> impl Strategy<Value = Shape> {
+        (
+            1usize..5,
+            1usize..4,
+            select(codecs()),
+            any::<bool>(),
+            any::<bool>(),
+        )
     }
 
     proptest! {
@@ -544,11 +886,11 @@ mod fuzz {
         #[test]
         fn parquet_rows_round_trip(
             rows in rows(),
-            (group, page, codec, dictionary) in layouts(),
+            shape in layouts(),
             batch_size in 1usize..4,
         ) {
             let (batch, target) = batch(&rows);
-            let decoded = read(&file(&rows, group, page, codec, dictionary), &target, batch_size).unwrap();
+            let decoded = read(&file(&rows, shape), &target, batch_size).unwrap();
             let expected = conform(&batch, &target, "k").unwrap();
             prop_assert_eq!(concat_batches(&target, &decoded).unwrap(), expected);
         }
@@ -556,11 +898,11 @@ mod fuzz {
         #[test]
         fn mutated_parquet_fails_cleanly(
             rows in rows(),
-            (group, page, codec, dictionary) in layouts(),
+            shape in layouts(),
             edits in edits(),
         ) {
             let target = batch(&rows).1;
-            let mut file = file(&rows, group, page, codec, dictionary);
+            let mut file = file(&rows, shape);
             apply(&mut file, &edits);
             check(&file, &target)?;
         }
@@ -621,7 +963,7 @@ mod fuzz {
         };
 
         let (layout, mut reader) = open(&write(&[3; 5]));
-        assert!(reader.vectors_fixed);
+        assert!(matches!(reader.decoder, Decoder::Fast(_)));
         let batch = reader.next(&layout, 2, "k").unwrap().unwrap();
         assert!(matches!(
             batch.column(1).data_type(),
@@ -634,7 +976,13 @@ mod fuzz {
         let ids = |b: &RecordBatch| b.column(0).as_primitive::<Int64Type>().values().to_vec();
         assert_eq!((ids(&first), ids(&second)), (vec![0, 1], vec![2, 3]));
         assert!(
-            !reader.vectors_fixed,
+            matches!(
+                reader.decoder,
+                Decoder::Arrow {
+                    vectors_fixed: false,
+                    ..
+                }
+            ),
             "the second batch came from the plain reader"
         );
         conform(&first, &target, "k").unwrap();
@@ -646,6 +994,84 @@ mod fuzz {
         );
     }
 
+    /// Float vectors over many pages of either format version decode by [`VectorColumn`]
+    /// to the end of the group; a null vector hands the group over to parquet-rs at the
+    /// batch that holds it, and the rows still come out whole.
+    #[test]
+    fn fast_vectors_read_every_page_format_and_hand_over_at_a_null() {
+        use arrow::array::{ArrayRef, FixedSizeListArray, Float32Array, Int64Array};
+        use arrow::compute::cast;
+
+        let item = Arc::new(Field::new("item", DataType::Float32, true));
+        let fixed = DataType::FixedSizeList(item.clone(), 3);
+        let target = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Int64, false),
+            Field::new("vector", fixed.clone(), true),
+        ]));
+        let rows = 200;
+        let batch_of = |null_at: Option<usize>| {
+            let values = Float32Array::from_iter_values((0..rows * 3).map(|v| v as f32 * 0.5));
+            let nulls = null_at.map(|at| (0..rows).map(|r| r != at).collect());
+            let vectors = FixedSizeListArray::new(item.clone(), 3, Arc::new(values), nulls);
+            let lists = cast(&vectors, &DataType::List(item.clone())).unwrap();
+            let ids = Int64Array::from_iter_values(0..rows as i64);
+            let file_batch = RecordBatch::try_from_iter([
+                ("id", Arc::new(ids.clone()) as ArrayRef),
+                ("vector", lists),
+            ])
+            .unwrap();
+            let expected =
+                RecordBatch::try_new(target.clone(), vec![Arc::new(ids), Arc::new(vectors)])
+                    .unwrap();
+            (file_batch, expected)
+        };
+        for v2 in [false, true] {
+            for null_at in [None, Some(150)] {
+                let (batch, expected) = batch_of(null_at);
+                let version = if v2 {
+                    WriterVersion::PARQUET_2_0
+                } else {
+                    WriterVersion::PARQUET_1_0
+                };
+                let properties = WriterProperties::builder()
+                    .set_data_page_row_count_limit(7)
+                    .set_write_batch_size(7)
+                    .set_compression(Compression::SNAPPY)
+                    .set_dictionary_enabled(false)
+                    .set_writer_version(version)
+                    .build();
+                let mut file = Vec::new();
+                let mut writer =
+                    ArrowWriter::try_new(&mut file, batch.schema(), Some(properties)).unwrap();
+                writer.write(&batch).unwrap();
+                writer.close().unwrap();
+
+                let size = file.len() as u64;
+                let meta_len = footer_len(&file, size, "k").unwrap() as usize;
+                let meta = &file[file.len() - 8 - meta_len..file.len() - 8];
+                let layout = Layout::parse(meta, &target, size, "k").unwrap();
+                let chunk = RangeBytes {
+                    start: 0,
+                    bytes: Bytes::from(file),
+                    file_len: size,
+                };
+                let mut reader = layout.reader(0, chunk, 64, "k").unwrap();
+                let mut batches = Vec::new();
+                let mut fast_rows = 0;
+                while let Some(batch) = reader.next(&layout, 64, "k").unwrap() {
+                    if matches!(reader.decoder, Decoder::Fast(_)) {
+                        fast_rows += batch.num_rows();
+                    }
+                    batches.push(conform(&batch, &target, "k").unwrap());
+                }
+                let got = concat_batches(&target, &batches).unwrap();
+                assert_eq!(got, expected, "v2 {v2}, null at {null_at:?}");
+                let wanted = if null_at.is_some() { 128 } else { rows };
+                assert_eq!(fast_rows, wanted, "v2 {v2}, null at {null_at:?}");
+            }
+        }
+    }
+
     /// Regression: a data page whose header says version 2 but holds a version-1 header made
     /// parquet-rs unwrap `None` (a panic) when it peeked at the next page of a list column.
     #[test]
@@ -653,7 +1079,7 @@ mod fuzz {
         let tagged = |i: i64| (i, None, None, None, Some(vec!["a".into()]), [1.0; 3], None);
         let rows: Vec<Row> = (0..3).map(tagged).collect();
         let (_, target) = batch(&rows);
-        let mut file = file(&rows, 10, 1, Compression::UNCOMPRESSED, false);
+        let mut file = file(&rows, (10, 1, Compression::UNCOMPRESSED, false, false));
         read(&file, &target, 2).unwrap();
         let metadata = ParquetMetaDataReader::new()
             .parse_and_finish(&Bytes::from(file.clone()))
@@ -691,7 +1117,7 @@ mod fuzz {
             None,
         )];
         let (_, target) = batch(&rows);
-        let valid = file(&rows, 10, 10, Compression::UNCOMPRESSED, false);
+        let valid = file(&rows, (10, 10, Compression::UNCOMPRESSED, false, false));
         read(&valid, &target, 2).unwrap();
         let n = valid.len();
         for huge in [1u32 << 31, u32::MAX] {
