@@ -84,9 +84,9 @@ impl ParquetObject {
         let meta_bytes = &tail[tail.len() - 8 - meta_len as usize..tail.len() - 8];
         let layout = Arc::new(Layout::parse(meta_bytes, &target, cursor.size(), &key)?);
         let depth = cx.parallelism().max(1);
-        // Decoding: the current group, `depth - 1` queued, one waiting to be queued; and
-        // the one being fetched.
-        cursor.keep_buffers(depth + 2);
+        // Fetched: the current group and `depth - 1` queued (a group is fetched once there
+        // is room for it); one more buffer to refill while the oldest is still held.
+        cursor.keep_buffers(depth + 1);
         let (tx, groups) = mpsc::channel((depth - 1).max(1));
         let footer_rows = layout.rows();
         let fetcher = Fetcher {
@@ -187,9 +187,13 @@ impl Fetcher {
         }
     }
 
-    /// Every row group, fetched and handed over; stops early if the reader is gone.
+    /// Every row group, fetched once there is room for it in the queue and handed over;
+    /// stops early if the reader is gone.
     async fn fetch_all(&mut self, tx: &mpsc::Sender<Fetched>) -> Result<()> {
         for &(index, end) in &self.layout.row_groups {
+            let Ok(room) = tx.reserve().await else {
+                return Ok(());
+            };
             let bytes = self.cursor.read_to(end, &self.cx).await?;
             let group = Group {
                 layout: self.layout.clone(),
@@ -203,9 +207,7 @@ impl Fetcher {
                 target: self.target.clone(),
                 key: self.cursor.key().to_string(),
             };
-            if tx.send(Fetched::Group(group.spawn())).await.is_err() {
-                return Ok(());
-            }
+            room.send(Fetched::Group(group.spawn()));
         }
         Ok(())
     }
