@@ -150,6 +150,15 @@ struct Pull {
 }
 
 impl Pull {
+    fn new(opener: Opener, schema: SchemaRef) -> Self {
+        Pull {
+            opener,
+            schema,
+            stream: Owned(None),
+            done: false,
+        }
+    }
+
     fn next_batch(&mut self, py: Python<'_>) -> PyResult<Option<RecordBatch>> {
         if self.done {
             return Ok(None);
@@ -245,24 +254,14 @@ impl Reader {
         let _ = requested_schema;
         let session = self.session(py);
         let schema = self.schema_ref(py, &session)?;
-        let pull = Pull {
-            opener: self.opener(&session),
-            schema,
-            stream: Owned(None),
-            done: false,
-        };
+        let pull = Pull::new(self.opener(&session), schema);
         stream_capsule(py, Box::new(pull))
     }
 
     fn __iter__(&self, py: Python<'_>) -> PyResult<BatchIter> {
         let session = self.session(py);
         let schema = self.schema_ref(py, &session)?;
-        let pull = Pull {
-            opener: self.opener(&session),
-            schema,
-            stream: Owned(None),
-            done: false,
-        };
+        let pull = Pull::new(self.opener(&session), schema);
         Ok(BatchIter {
             pull: Mutex::new(pull),
         })
@@ -295,12 +294,7 @@ impl Reader {
             let batches = Bound::new(py, Batches::new(batches, schema.clone()))?;
             polars.call_method1("DataFrame", (batches,))
         };
-        let mut pull = Pull {
-            opener: self.opener(&session),
-            schema: schema.clone(),
-            stream: Owned(None),
-            done: false,
-        };
+        let mut pull = Pull::new(self.opener(&session), schema.clone());
         let (mut frames, mut pending, mut bytes) = (Vec::new(), Vec::new(), 0);
         while let Some(batch) = pull.next_batch(py)? {
             bytes += batch.get_array_memory_size();
