@@ -802,8 +802,12 @@ mod fuzz {
     type Shape = (usize, usize, Compression, bool, bool);
 
     /// `rows` as a Parquet file of `shape`.
-    fn file(rows: &[Row], (group, page, codec, dictionary, v2): Shape) -> Vec<u8> {
-        let (batch, _) = batch(rows);
+    fn file(rows: &[Row], shape: Shape) -> Vec<u8> {
+        write(&batch(rows).0, shape)
+    }
+
+    /// `batch` as a Parquet file of `shape`.
+    fn write(batch: &RecordBatch, (group, page, codec, dictionary, v2): Shape) -> Vec<u8> {
         let version = if v2 {
             WriterVersion::PARQUET_2_0
         } else {
@@ -819,7 +823,7 @@ mod fuzz {
             .build();
         let mut out = Vec::new();
         let mut writer = ArrowWriter::try_new(&mut out, batch.schema(), Some(properties)).unwrap();
-        writer.write(&batch).unwrap();
+        writer.write(batch).unwrap();
         writer.close().unwrap();
         out
     }
@@ -1030,23 +1034,7 @@ mod fuzz {
         for v2 in [false, true] {
             for null_at in [None, Some(150)] {
                 let (batch, expected) = batch_of(null_at);
-                let version = if v2 {
-                    WriterVersion::PARQUET_2_0
-                } else {
-                    WriterVersion::PARQUET_1_0
-                };
-                let properties = WriterProperties::builder()
-                    .set_data_page_row_count_limit(7)
-                    .set_write_batch_size(7)
-                    .set_compression(Compression::SNAPPY)
-                    .set_dictionary_enabled(false)
-                    .set_writer_version(version)
-                    .build();
-                let mut file = Vec::new();
-                let mut writer =
-                    ArrowWriter::try_new(&mut file, batch.schema(), Some(properties)).unwrap();
-                writer.write(&batch).unwrap();
-                writer.close().unwrap();
+                let file = write(&batch, (rows, 7, Compression::SNAPPY, false, v2));
 
                 let size = file.len() as u64;
                 let meta_len = footer_len(&file, size, "k").unwrap() as usize;
