@@ -110,7 +110,7 @@ impl SessionRead {
 
 /// Requests of a range read in flight at once: the next body arrives while the batches of
 /// the one before are consumed.
-const READ_AHEAD: usize = 2;
+pub(crate) const READ_AHEAD: usize = 2;
 
 /// Rows `start..start + count` of a session, in order, each exactly once.
 pub fn read_range(

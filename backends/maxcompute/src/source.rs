@@ -22,7 +22,7 @@ use tokio::sync::OnceCell;
 use crate::client::Client;
 use crate::config::{Config, Format};
 use crate::partition::PartitionSpec;
-use crate::read::{OutputColumn, SessionRead, read_range};
+use crate::read::{OutputColumn, READ_AHEAD, SessionRead, read_range};
 use crate::session::{self, SessionInfo, SessionTarget, describe};
 use crate::sign::Credentials;
 use crate::types::{Column, TypeMapping};
@@ -299,7 +299,11 @@ impl ExportSource for MaxComputeSource {
             });
             cx.emit(ProgressEvent::phase("downloading"));
             let cx = cx.clone();
-            ordered_parallel(parts, parallelism, BUFFER, move |(read, start, count)| {
+            // The parts are requests: each of the `parallelism` reads keeps the next request
+            // in flight as a split's range read does, so that a body arrives while the one
+            // before is decoded.
+            let in_flight = parallelism * READ_AHEAD;
+            ordered_parallel(parts, in_flight, BUFFER, move |(read, start, count)| {
                 read_range(read, start, count, cx.clone())
             })
         })
