@@ -450,7 +450,7 @@ impl Layout {
         batch_size: usize,
         key: &str,
     ) -> Result<GroupReader> {
-        if let Some(fast) = self.fast_group(index, &chunk, batch_size, key) {
+        if let Some(fast) = self.fast_group(index, &chunk, batch_size) {
             return Ok(GroupReader {
                 decoder: Decoder::Fast(Box::new(fast)),
                 index,
@@ -483,16 +483,15 @@ impl Layout {
             Some(fixed_vectors) if fixed => fixed_vectors,
             _ => &self.metadata,
         };
-        let mask = self.mask.clone();
-        let reader = self.build(
+        let reader = group_reader(
             metadata,
-            mask,
+            self.mask.clone(),
             index,
             chunk.clone(),
             offset,
             batch_size,
-            key,
-        )?;
+        )
+        .map_err(|e| integrity(format!("cannot read `{key}`: {e}"), key))?;
         Ok(GroupReader {
             decoder: Decoder::Arrow {
                 reader,
@@ -505,13 +504,7 @@ impl Layout {
     }
 
     /// The fast decoder of row group `index`, if its vectors' columns fit it.
-    fn fast_group(
-        &self,
-        index: usize,
-        chunk: &RangeBytes,
-        batch_size: usize,
-        key: &str,
-    ) -> Option<FastGroup> {
+    fn fast_group(&self, index: usize, chunk: &RangeBytes, batch_size: usize) -> Option<FastGroup> {
         let fast = self.fast.as_ref()?;
         let group = self.metadata.metadata().row_groups().get(index)?;
         let rows = usize::try_from(group.num_rows()).ok()?;
@@ -525,18 +518,17 @@ impl Layout {
             vectors.push((*position, reader));
         }
         let others = match &fast.others {
-            Some(mask) => Some(
-                self.build(
+            Some(mask) => {
+                let reader = group_reader(
                     &self.metadata,
                     mask.clone(),
                     index,
                     chunk.clone(),
                     0,
                     batch_size,
-                    key,
-                )
-                .ok()?,
-            ),
+                );
+                Some(reader.ok()?)
+            }
             None => None,
         };
         Some(FastGroup {
@@ -547,26 +539,23 @@ impl Layout {
             batch_size,
         })
     }
+}
 
-    #[allow(clippy::too_many_arguments)]
-    fn build(
-        &self,
-        metadata: &ArrowReaderMetadata,
-        mask: ProjectionMask,
-        index: usize,
-        chunk: RangeBytes,
-        offset: usize,
-        batch_size: usize,
-        key: &str,
-    ) -> Result<ParquetRecordBatchReader> {
-        ParquetRecordBatchReaderBuilder::new_with_metadata(chunk, metadata.clone())
-            .with_row_groups(vec![index])
-            .with_projection(mask)
-            .with_offset(offset)
-            .with_batch_size(batch_size)
-            .build()
-            .map_err(|e| integrity(format!("cannot read `{key}`: {e}"), key))
-    }
+/// parquet-rs's reader of the `mask` columns of row group `index` from row `offset` on.
+fn group_reader(
+    metadata: &ArrowReaderMetadata,
+    mask: ProjectionMask,
+    index: usize,
+    chunk: RangeBytes,
+    offset: usize,
+    batch_size: usize,
+) -> parquet::errors::Result<ParquetRecordBatchReader> {
+    ParquetRecordBatchReaderBuilder::new_with_metadata(chunk, metadata.clone())
+        .with_row_groups(vec![index])
+        .with_projection(mask)
+        .with_offset(offset)
+        .with_batch_size(batch_size)
+        .build()
 }
 
 /// The reader of one row group, and where it is.
